@@ -1,0 +1,120 @@
+/*
+ * faultline: a user-space virtual memory manager on the real MMU (userfaultfd).
+ *
+ * Conventions of this header:
+ *  1. Every function that can fail returns 0 on success or a negative errno value (-EINVAL, -ENOMEM,
+ *     ...). fl_strerror() turns such a value into text; fl_last_error() gives the calling thread's
+ *     last failure with its context ("swap directory /x: No such file or directory").
+ *  2. One runtime per process. fl_init() starts it, fl_shutdown() stops it; a later fl_init() in
+ *     the same process starts a fresh one. Every other call needs a running runtime (else -ENXIO).
+ *  3. Regions belong to the runtime. The caller owns the addresses fl_map() hands out until it
+ *     passes them to fl_unmap(); fl_shutdown() unmaps whatever is still mapped.
+ *  4. Structs are plain data, filled by the caller (fl_config, after fl_config_init()) or by the
+ *     library (fl_stats). Their sizes are frozen per ABI version; new fields use reserved space.
+ *  5. No function throws, none blocks on a page fault of its own, all are thread-safe.
+ */
+#ifndef FAULTLINE_FAULTLINE_H_
+#define FAULTLINE_FAULTLINE_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FL_VERSION_MAJOR 0
+#define FL_VERSION_MINOR 1
+
+/* Configuration of a runtime. Initialise with fl_config_init(), then set what you need. */
+typedef struct fl_config {
+  /* Most bytes of managed memory resident at once, over all regions. Required, > 0. */
+  uint64_t memory_limit;
+  /* Where swap goes: an existing directory (a temporary file is created in it and unlinked at
+   * once, so nothing is left behind even on a crash) or the path of a new file (never an existing
+   * one), removed at shutdown. NULL means $TMPDIR, else /var/tmp. It must be a disk file system
+   * with O_DIRECT: tmpfs and ramfs are refused (swapping to RAM would gain nothing). */
+  const char* swap_path;
+  /* Largest size the swap file may reach, in bytes (it grows as used: sparse); it must fit in the
+   * free space. 0 means 3/4 of the free space, at most 64 GiB. */
+  uint64_t max_swap;
+  /* Fault-handler threads; 0 means 1. */
+  uint32_t fault_threads;
+  /* Pages evicted per batch (one contiguous swap write); 0 means 64. */
+  uint32_t evict_batch_pages;
+  /* Most pages resolved by one fault (fault-around and swap readahead); 0 means 64, 1 disables. */
+  uint32_t fault_around_pages;
+  /* Microseconds a fault-handler thread keeps polling after its last fault before it sleeps;
+   * 0 means the default (200), a negative value (-1) never spins. */
+  int32_t spin_us;
+  /* Log level: 0 trace .. 6 off; -1 means the FAULTLINE_LOG environment variable, else 3 (warn). */
+  int32_t log_level;
+  uint32_t reserved[7];
+} fl_config;
+
+/* Fills *config with the defaults; memory_limit is left 0 and must be set. */
+void fl_config_init(fl_config* config);
+
+/* Starts the runtime. -EINVAL: bad config (limit 0 ...). -EALREADY: already running. -EPERM: no
+ * userfaultfd permission (see README, "Permissions"). -ENOENT/-ENOTDIR/-EACCES/-EROFS: swap path
+ * unusable. On failure nothing is left running and fl_init() may be called again. */
+int fl_init(const fl_config* config);
+
+/* Stops the runtime: unmaps every region, stops its threads, closes and removes the swap file. */
+int fl_shutdown(void);
+
+/* Maps a managed, anonymous, private, read-write region of `length` bytes (a multiple of the page
+ * size, > 0) and stores its address in *addr. Its pages read as zero until written. */
+int fl_map(size_t length, void** addr);
+
+/* Unmaps a whole region given by its address and length, as returned by fl_map(); frees its
+ * resident pages and swap slots. -EINVAL when (addr, length) is not exactly a region. */
+int fl_unmap(void* addr, size_t length);
+
+/* A snapshot of the runtime's counters. Page counts are in pages of fl_stats.page_size. */
+typedef struct fl_stats {
+  uint64_t page_size;
+  uint64_t memory_limit;
+  uint64_t regions;
+  uint64_t managed_pages;   /* pages of all mapped regions */
+  uint64_t resident_pages;  /* mapped in memory, including pages being loaded */
+  uint64_t swapped_pages;   /* held only in the swap file, including pages being written */
+  uint64_t empty_pages;     /* never touched (or dropped while all zero): read as zero */
+  uint64_t poisoned_pages;  /* unrecoverable (I/O error or checksum mismatch): SIGBUS on access */
+  uint64_t faults_zero_fill;
+  uint64_t faults_swap_in;
+  uint64_t faults_write_protect;
+  uint64_t faults_in_flight_rescue;   /* faults served from a page being evicted */
+  uint64_t pages_fault_around;        /* extra pages zero-filled by fault-around */
+  uint64_t pages_readahead;           /* extra pages read by swap readahead */
+  uint64_t evictions;                 /* pages taken out of memory */
+  uint64_t evictions_clean;           /* ... of which dropped without I/O (valid slot) */
+  uint64_t evictions_zero;            /* ... of which all zero (never written) */
+  uint64_t direct_reclaims;           /* faults that had to reclaim before being served */
+  uint64_t bytes_read;
+  uint64_t bytes_written;
+  uint64_t swap_slots_used;
+  uint64_t swap_slots_total;
+  uint64_t swap_full_events;          /* evictions refused because the swap file is full */
+  uint64_t limit_overshoot_pages;     /* most pages ever resident above the limit */
+  uint64_t io_errors;
+  uint64_t checksum_errors;
+  uint64_t fault_latency_p50_ns;      /* handler service time: message read to page mapped */
+  uint64_t fault_latency_p99_ns;
+  uint64_t fault_latency_max_ns;
+  uint64_t reserved[8];
+} fl_stats;
+
+int fl_get_stats(fl_stats* stats);
+
+/* Text for a negative errno value returned by this API. Never NULL. */
+const char* fl_strerror(int error);
+
+/* The calling thread's last failure with its context, or "" when there was none. */
+const char* fl_last_error(void);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* FAULTLINE_FAULTLINE_H_ */

@@ -1,0 +1,128 @@
+// The C API (include/faultline/faultline.h) over the process's one Runtime. The runtime pointer is
+// guarded by a reader-writer lock: fl_init/fl_shutdown write it, every other call reads it, so a
+// shutdown waits for calls in progress and a call never sees a half-built runtime.
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "api/internal.h"
+#include "core/runtime.h"
+#include "faultline/faultline.h"
+#include "util/status.h"
+
+namespace faultline {
+namespace {
+
+absl::Mutex g_mutex(absl::kConstInit);
+Runtime* g_runtime ABSL_GUARDED_BY(g_mutex) = nullptr;
+
+thread_local char t_last_error[512];
+
+int Fail(const absl::Status& status) {
+  std::snprintf(t_last_error, sizeof(t_last_error), "%s", std::string(status.message()).c_str());
+  return -ErrnoOf(status);
+}
+
+int NotRunning(const char* call) {
+  std::snprintf(t_last_error, sizeof(t_last_error), "%s: faultline is not initialised (fl_init)",
+                call);
+  return -ENXIO;
+}
+
+}  // namespace
+}  // namespace faultline
+
+using faultline::g_mutex;
+using faultline::g_runtime;
+
+extern "C" {
+
+void fl_config_init(fl_config* config) {
+  *config = fl_config{};
+  config->log_level = -1;
+}
+
+int fl_init(const fl_config* config) {
+  if (config == nullptr) {
+    return faultline::Fail(faultline::ErrnoError(EINVAL, "fl_init", "config is NULL"));
+  }
+  absl::MutexLock lock(&g_mutex);
+  if (g_runtime != nullptr) {
+    return faultline::Fail(faultline::ErrnoError(EALREADY, "fl_init", "already initialised"));
+  }
+  auto runtime = faultline::Runtime::Create(*config);
+  if (!runtime.ok()) return faultline::Fail(runtime.status());
+  g_runtime = runtime->release();
+  return 0;
+}
+
+int fl_shutdown(void) {
+  absl::MutexLock lock(&g_mutex);
+  if (g_runtime == nullptr) return faultline::NotRunning("fl_shutdown");
+  delete g_runtime;
+  g_runtime = nullptr;
+  return 0;
+}
+
+int fl_map(size_t length, void** addr) {
+  if (addr == nullptr) {
+    return faultline::Fail(faultline::ErrnoError(EINVAL, "fl_map", "addr is NULL"));
+  }
+  absl::ReaderMutexLock lock(&g_mutex);
+  if (g_runtime == nullptr) return faultline::NotRunning("fl_map");
+  auto mapped = g_runtime->Map(length);
+  if (!mapped.ok()) return faultline::Fail(mapped.status());
+  *addr = *mapped;
+  return 0;
+}
+
+int fl_unmap(void* addr, size_t length) {
+  absl::ReaderMutexLock lock(&g_mutex);
+  if (g_runtime == nullptr) return faultline::NotRunning("fl_unmap");
+  absl::Status status = g_runtime->Unmap(addr, length);
+  return status.ok() ? 0 : faultline::Fail(status);
+}
+
+int fl_get_stats(fl_stats* stats) {
+  if (stats == nullptr) {
+    return faultline::Fail(faultline::ErrnoError(EINVAL, "fl_get_stats", "stats is NULL"));
+  }
+  absl::ReaderMutexLock lock(&g_mutex);
+  if (g_runtime == nullptr) return faultline::NotRunning("fl_get_stats");
+  g_runtime->GetStats(stats);
+  return 0;
+}
+
+const char* fl_strerror(int error) {
+  if (error == 0) return "Success";
+  const char* text = strerrordesc_np(error < 0 ? -error : error);
+  return text != nullptr ? text : "Unknown error";
+}
+
+const char* fl_last_error(void) { return faultline::t_last_error; }
+
+}  // extern "C"
+
+namespace faultline {
+
+absl::StatusOr<Runtime::PageInfo> InspectManagedPage(const void* address) {
+  absl::ReaderMutexLock lock(&g_mutex);
+  if (g_runtime == nullptr) return ErrnoError(ENXIO, "InspectManagedPage", "not running");
+  return g_runtime->InspectPage(address);
+}
+
+int ManagedSwapFd() {
+  absl::ReaderMutexLock lock(&g_mutex);
+  return g_runtime == nullptr ? -1 : g_runtime->swap_fd();
+}
+
+uint64_t ManagedSwapOffset(uint64_t slot) {
+  absl::ReaderMutexLock lock(&g_mutex);
+  return g_runtime == nullptr ? 0 : g_runtime->SwapOffsetOfSlot(slot);
+}
+
+}  // namespace faultline

@@ -1,0 +1,51 @@
+#include "core/eviction_policy.h"
+
+namespace faultline {
+
+size_t ClockPolicy::SelectVictims(const RegionRegistry::Reader& regions, VictimCandidate* out,
+                                  size_t max) {
+  absl::MutexLock lock(&mutex_);
+  size_t found = 0;
+  Region* region = regions.FindById(hand_region_);
+  if (region == nullptr || hand_index_ >= region->pages.size()) {
+    region = regions.NextAfter(hand_region_);
+    hand_index_ = 0;
+  }
+  if (region == nullptr) return 0;
+  hand_region_ = region->id;
+
+  // Bound the sweep: two full turns (the first may only clear REFERENCED bits).
+  uint64_t budget = 0;
+  for (RegionId id = 0;;) {
+    Region* r = regions.NextAfter(id);
+    if (r == nullptr || r->id <= id) break;
+    budget += r->pages.size();
+    id = r->id;
+  }
+  budget *= 2;
+
+  while (found < max && budget > 0) {
+    if (hand_index_ >= region->pages.size()) {
+      region = regions.NextAfter(region->id);
+      hand_region_ = region->id;
+      hand_index_ = 0;
+      continue;
+    }
+    uint64_t index = hand_index_++;
+    --budget;
+    PageWord word = region->pages.Peek(index);
+    if (word.state() != PageState::kResident || word.locked() || word.pinned()) continue;
+    if (word.referenced()) {
+      region->pages.SetFlag(index, PageWord::kReferenced, false);
+      continue;
+    }
+    out[found++] = {region, index};
+  }
+  return found;
+}
+
+void ClockPolicy::OnRefault(Region& region, uint64_t index) {
+  region.pages.SetFlag(index, PageWord::kReferenced, true);
+}
+
+}  // namespace faultline

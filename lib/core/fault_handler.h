@@ -1,0 +1,51 @@
+// FaultHandler: one fault-handler thread (fl-fault-N). It reads userfaultfd messages in batches
+// and hands them to the Pager, and finishes the swap reads (and direct-reclaim writes) it started.
+//
+// Waiting: a thread that sleeps in the kernel costs a cross-CPU wake-up (about 25 us here, both
+// ways: KERNEL.md) on every isolated fault. So after its last piece of work the thread keeps
+// polling (non-blocking read of the uffd and of its ring) for `spin_ns`; only then does it sleep
+// in io_uring, which wakes it for a fault (a multishot poll on the uffd), an I/O completion or
+// shutdown (a poll on the stop eventfd).
+#ifndef FAULTLINE_LIB_CORE_FAULT_HANDLER_H_
+#define FAULTLINE_LIB_CORE_FAULT_HANDLER_H_
+
+#include <atomic>
+#include <memory>
+#include <thread>
+
+#include "core/pager.h"
+#include "kernel/io_ring.h"
+
+namespace faultline {
+
+class FaultHandler {
+ public:
+  FaultHandler(Pager* pager, RegionRegistry* registry, int uffd, int stop_fd, int64_t spin_ns,
+               std::unique_ptr<IoRing> ring, uint32_t slot_stream);
+  ~FaultHandler();
+
+  void Start(int number);
+  // Asks the thread to stop (with the stop eventfd already signalled) and waits for it; it
+  // finishes its in-flight I/O first.
+  void Stop();
+
+ private:
+  void Run() noexcept;
+  // Reads and serves one batch of messages and completions; returns whether there was any.
+  bool ServeOnce() noexcept;
+
+  Pager* const pager_;
+  RegionRegistry* const registry_;
+  const int uffd_;
+  const int stop_fd_;
+  const int64_t spin_ns_;
+  std::unique_ptr<IoRing> ring_;
+  IoContext ctx_;
+  // Written by Stop(), read by the thread's loop; relaxed suffices with the eventfd wake-up.
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+}  // namespace faultline
+
+#endif  // FAULTLINE_LIB_CORE_FAULT_HANDLER_H_

@@ -1,0 +1,134 @@
+// The page-state machine of faultline: every managed page is in exactly one state, held in one
+// 64-bit word of its region's page table. This header is the one place that defines the states,
+// the allowed transitions and who may perform them; PageTable::Transition() (page_table.h) is the
+// one function that performs and checks them.
+//
+// Word layout (PageWord):
+//   bits 0..2   state (PageState)
+//   bit  3      LOCKED      held by one thread across at most one kernel call (COPY, MOVE, POISON,
+//                           WRITEPROTECT) for this page; other threads that need the page spin
+//   bit  4      REFERENCED  the page came back by a refault (swap-in); the clock policy gives it
+//                           one more sweep before evicting it
+//   bit  5      PINNED      reserved for pinning (never evicted)
+//   bits 16..63 payload     swap slot (SWAPPED, LOADING, clean RESIDENT) or staging index
+//                           (EVICTING); 0 otherwise
+//
+// States and transitions (thread: F = fault handler, E = evictor or a fault handler reclaiming
+// directly, U = the thread unmapping the region, under the registry's write lock):
+//
+//   EMPTY     never touched, or dropped while all zero; no memory, no slot; a fault gives zeros.
+//             -> RESIDENT (F: UFFDIO_COPY of zeros, fault-around)
+//   RESIDENT  mapped in the region. payload = slot: clean, the slot holds the same bytes and the
+//             page is write-protected (uffd-wp) so the first write is seen; payload 0: dirty.
+//             -> RESIDENT (F: first write to a clean page frees its slot, payload 0)
+//             -> EMPTY    (E: moved out and found all zero: no I/O)
+//             -> SWAPPED  (E: clean page moved out and dropped: no I/O)
+//             -> EVICTING (E: dirty page moved out to a staging buffer, write submitted)
+//   EVICTING  not mapped; its bytes sit in staging buffer `payload` while the write is in flight.
+//             -> RESIDENT (F: a fault copies it back from staging at once: the write result is
+//                          then discarded and its slot freed)
+//             -> SWAPPED  (E: write completed; payload becomes the slot)
+//             -> RESIDENT (E: write failed: copied back from staging, dirty; never lost)
+//   SWAPPED   only in the swap file, slot `payload`, checksum in SwapStore.
+//             -> LOADING  (F: swap-in or readahead read submitted)
+//   LOADING   read of slot `payload` in flight; faults on the page wait for the same read.
+//             -> RESIDENT (F: read verified, UFFDIO_COPY)
+//             -> POISONED (F: I/O error or checksum mismatch: UFFDIO_POISON, log line)
+//   POISONED  unrecoverable: access raises SIGBUS. Left only by unmapping.
+//
+// Any state -> gone (U: fl_unmap; slots freed, in-flight I/O completes into a missing region and
+// is discarded by its completion).
+//
+// Locking: a transition of a page is performed only by the thread holding its LOCKED bit
+// (PageTable::Lock). LOADING and EVICTING are long-lived states, not locks: the page is unlocked
+// while its I/O is in flight, and only the thread that owns the I/O completes the transition.
+//
+// Counting invariant (PageCounters, over all regions of the runtime):
+//   empty + resident + evicting + swapped + loading + poisoned == managed pages
+// and the memory limit governs `charged = resident + loading` (pages in the regions, or about to
+// be once their read completes).
+#ifndef FAULTLINE_LIB_CORE_PAGE_STATE_H_
+#define FAULTLINE_LIB_CORE_PAGE_STATE_H_
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+namespace faultline {
+
+// faultline manages 4 KiB pages (x86_64); Runtime::Init refuses other page sizes.
+inline constexpr int kPageShift = 12;
+inline constexpr size_t kPageSize = size_t{1} << kPageShift;
+
+enum class PageState : uint8_t {
+  kEmpty = 0,
+  kResident = 1,
+  kEvicting = 2,
+  kSwapped = 3,
+  kLoading = 4,
+  kPoisoned = 5,
+};
+inline constexpr int kPageStateCount = 6;
+
+const char* PageStateName(PageState state) noexcept;
+
+// Whether `from -> to` is one of the transitions documented above.
+constexpr bool IsAllowedTransition(PageState from, PageState to) noexcept {
+  using S = PageState;
+  switch (from) {
+    case S::kEmpty:
+      return to == S::kResident;
+    case S::kResident:
+      return to == S::kResident || to == S::kEmpty || to == S::kSwapped || to == S::kEvicting;
+    case S::kEvicting:
+      return to == S::kResident || to == S::kSwapped;
+    case S::kSwapped:
+      return to == S::kLoading;
+    case S::kLoading:
+      return to == S::kResident || to == S::kPoisoned;
+    case S::kPoisoned:
+      return false;
+  }
+  return false;
+}
+
+class PageWord {
+ public:
+  static constexpr uint64_t kStateMask = 0x7;
+  static constexpr uint64_t kLocked = 1u << 3;
+  static constexpr uint64_t kReferenced = 1u << 4;
+  static constexpr uint64_t kPinned = 1u << 5;
+  static constexpr int kPayloadShift = 16;
+
+  constexpr PageWord() = default;
+  constexpr explicit PageWord(uint64_t raw) : raw_(raw) {}
+  static constexpr PageWord Make(PageState state, uint64_t payload) {
+    return PageWord((payload << kPayloadShift) | static_cast<uint64_t>(state));
+  }
+
+  constexpr uint64_t raw() const { return raw_; }
+  constexpr PageState state() const { return static_cast<PageState>(raw_ & kStateMask); }
+  constexpr uint64_t payload() const { return raw_ >> kPayloadShift; }
+  constexpr bool locked() const { return raw_ & kLocked; }
+  constexpr bool referenced() const { return raw_ & kReferenced; }
+  constexpr bool pinned() const { return raw_ & kPinned; }
+  // RESIDENT with a valid slot: the swap file holds the same bytes, the page is write-protected.
+  constexpr bool clean() const { return state() == PageState::kResident && payload() != 0; }
+
+  constexpr PageWord With(PageState state, uint64_t payload) const {
+    return PageWord((raw_ & (kLocked | kReferenced | kPinned)) | (payload << kPayloadShift) |
+                    static_cast<uint64_t>(state));
+  }
+  constexpr PageWord WithFlag(uint64_t flag, bool on) const {
+    return PageWord(on ? (raw_ | flag) : (raw_ & ~flag));
+  }
+
+ private:
+  uint64_t raw_ = 0;
+};
+
+static_assert(PageWord::Make(PageState::kSwapped, (1ull << 48) - 1).payload() == (1ull << 48) - 1);
+
+}  // namespace faultline
+
+#endif  // FAULTLINE_LIB_CORE_PAGE_STATE_H_

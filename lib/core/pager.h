@@ -1,0 +1,182 @@
+// Pager: the page-level mechanisms of a runtime, shared by its threads: resolving faults (zero
+// fill with fault-around, swap-in with readahead, rescue of pages being evicted, write-protect
+// faults), evicting batches of pages (moving them out, writing them in contiguous runs) and
+// completing the I/O that these start. Which thread calls what:
+//   - fault-handler threads: HandleFault, EnsureRoom (direct reclaim), HandleCompletion;
+//   - the evictor: ReclaimBatch, HandleCompletion;
+//   - the thread unmapping a region: ReleaseRegionSlots.
+// Every page-state change goes through PageTable::Transition (page_state.h). Nothing here
+// allocates, throws or blocks except on its own I/O.
+//
+// I/O ownership: an I/O is submitted on the calling thread's IoContext ring and its completion
+// comes back only there, so the same thread finishes it. Records of in-flight I/O live in tables
+// indexed by staging chunk (a chunk belongs to the thread that acquired it until released).
+//
+// Lock order (outer first): RegionRegistry read lock -> page LOCKED bits, taken in ascending
+// (region, index) order by one thread at a time or with TryLock -> ClockPolicy::mutex_ /
+// SwapSlotAllocator::mutex_ / StagingArea::mutex_ (leaves; no call out while held).
+#ifndef FAULTLINE_LIB_CORE_PAGER_H_
+#define FAULTLINE_LIB_CORE_PAGER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/eviction_policy.h"
+#include "core/page_table.h"
+#include "core/region_registry.h"
+#include "core/staging_area.h"
+#include "core/stats.h"
+#include "kernel/io_ring.h"
+#include "swap/slot_allocator.h"
+#include "swap/swap_file.h"
+
+namespace faultline {
+
+struct PagerConfig {
+  uint64_t limit_pages;
+  uint32_t evict_batch_pages;   // pages per eviction batch = eviction staging chunk size
+  uint32_t fault_around_pages;  // most pages per zero-fill or swap-in = read staging chunk size
+};
+
+// The I/O state of one thread: its ring and its slot-allocation stream.
+struct IoContext {
+  IoRing* ring;
+  uint32_t slot_stream;
+};
+
+// Kinds of io_uring completions, in the top byte of user_data.
+enum class IoKind : uint8_t { kRead = 1, kWrite = 2, kPollUffd = 3, kPollWake = 4 };
+inline uint64_t MakeUserData(IoKind kind, uint64_t value) {
+  return (uint64_t{static_cast<uint8_t>(kind)} << 56) | value;
+}
+inline IoKind KindOf(uint64_t user_data) { return static_cast<IoKind>(user_data >> 56); }
+inline uint64_t ValueOf(uint64_t user_data) { return user_data & ((uint64_t{1} << 56) - 1); }
+
+struct PagerResources {
+  int uffd;          // regions are registered here (MISSING | WP)
+  int staging_uffd;  // the eviction staging area is registered here; used for UFFDIO_MOVE out
+  SwapFile* swap;
+  SwapSlotAllocator* slots;
+  RegionRegistry* registry;
+  EvictionPolicy* policy;
+  PageCounters* counters;
+  PagerStats* stats;
+  StagingArea* evict_staging;
+  StagingArea* read_staging;
+  const char* zero_source;  // fault_around_pages of zeros, read-only
+  int evictor_wake_fd;      // eventfd the evictor polls
+};
+
+class Pager {
+ public:
+  Pager(const PagerConfig& config, const PagerResources& resources);
+
+  // Resolves one userfaultfd page-fault message. `flags` are uffd_msg.arg.pagefault.flags;
+  // `start_ns` is when the message was read (for the latency histogram).
+  void HandleFault(IoContext& ctx, const RegionRegistry::Reader& regions, uintptr_t address,
+                   uint64_t flags, uint64_t start_ns) noexcept;
+
+  // Finishes a read or write that `ctx` submitted; ignores poll completions.
+  void HandleCompletion(const RegionRegistry::Reader& regions,
+                        const IoCompletion& completion) noexcept;
+
+  // Waits for at least one of `ctx`'s own I/O to complete and finishes what completed. Returns
+  // false when `ctx` has no read or write in flight.
+  bool WaitForOwnIo(IoContext& ctx, const RegionRegistry::Reader& regions) noexcept;
+
+  // Evicts up to `want` pages (at most one batch). Returns how many pages left memory; when 0
+  // because every eviction staging buffer is taken by writes in flight, sets *staging_busy.
+  uint32_t ReclaimBatch(IoContext& ctx, const RegionRegistry::Reader& regions, uint32_t want,
+                        bool* staging_busy = nullptr) noexcept;
+
+  // Direct reclaim: makes room for `pages` more charged pages, evicting when the limit would be
+  // exceeded. When nothing can be evicted (swap full, everything locked or in flight) it lets the
+  // limit be exceeded and records the overshoot.
+  void EnsureRoom(IoContext& ctx, const RegionRegistry::Reader& regions, uint32_t pages) noexcept;
+
+  // Frees the swap slots a removed region still holds (SWAPPED, LOADING and clean RESIDENT
+  // pages). EVICTING pages' slots are freed by their write completions. REQUIRES: the region is
+  // out of the registry (no other thread can reach it).
+  void ReleaseRegionSlots(Region& region) noexcept;
+
+  uint64_t limit_pages() const { return config_.limit_pages; }
+  uint64_t high_watermark() const { return high_watermark_; }
+  uint64_t low_watermark() const { return low_watermark_; }
+
+ private:
+  struct ReadOp {
+    RegionId region;
+    uint64_t first_index;
+    uint32_t count;
+    uint64_t first_slot;
+    uint64_t fault_index;  // the page whose fault started the read
+    bool write_fault;
+    uint64_t start_ns;
+  };
+  struct EvictVictim {
+    RegionId region;
+    uint64_t index;
+    uint64_t slot;  // kNoSlot once the page needs no write (zero, clean, put back)
+  };
+  struct WriteRun {
+    uint32_t first;  // victim position = staging page within the chunk
+    uint32_t count;
+  };
+  struct WriteBatch {
+    uint32_t victims;
+    uint32_t writes;
+    uint32_t writes_pending;
+    std::vector<EvictVictim> victim;  // sized evict_batch_pages at construction
+    std::vector<WriteRun> write;
+  };
+
+  // Fault path (pager_fault.cc).
+  void HandleMissing(IoContext& ctx, const RegionRegistry::Reader& regions, Region& region,
+                     uint64_t index, bool write, uint64_t start_ns) noexcept;
+  void HandleWriteProtect(Region& region, uint64_t index, uint64_t start_ns) noexcept;
+  void ZeroFill(Region& region, uint64_t index, PageWord word, uint64_t start_ns) noexcept;
+  // A read staging chunk, waiting for one if all are in flight. REQUIRES: no page lock held.
+  int AcquireReadChunk(IoContext& ctx, const RegionRegistry::Reader& regions) noexcept;
+  // REQUIRES: the page is locked and SWAPPED; `chunk` is this thread's read staging chunk.
+  void StartSwapIn(IoContext& ctx, Region& region, uint64_t index, PageWord word, bool write,
+                   int chunk, uint64_t start_ns) noexcept;
+  void FinishRead(const RegionRegistry::Reader& regions, int chunk, int32_t result) noexcept;
+  void InstallLoaded(Region& region, const ReadOp& op, const char* staging, uint32_t from,
+                     uint32_t count) noexcept;
+  void PoisonLoaded(Region& region, const ReadOp& op, uint32_t position, const char* why) noexcept;
+  // Number of pages that fit under the limit now (at least 1: a fault is always served).
+  uint32_t RoomFor(uint32_t wanted) const noexcept;
+
+  // Eviction (pager_evict.cc).
+  uint32_t LockVictims(const RegionRegistry::Reader& regions, VictimCandidate* candidates,
+                       uint32_t count, PageWord* words) noexcept;
+  void FinishWrite(const RegionRegistry::Reader& regions, int chunk, uint32_t write,
+                   int32_t result) noexcept;
+  void PutBack(Region& region, uint64_t index, PageWord word, const char* staging_page) noexcept;
+  void ReleaseWriteChunk(int chunk) noexcept;
+  void WakeEvictorIfNeeded() noexcept;
+
+  const PagerConfig config_;
+  const PagerResources r_;
+  uint64_t high_watermark_;
+  uint64_t low_watermark_;
+  std::vector<ReadOp> read_ops_;         // by read staging chunk
+  std::vector<WriteBatch> write_batches_;  // by eviction staging chunk
+  std::vector<uint32_t> checksums_;      // by swap slot; written before the slot's write,
+                                         // read after its read (ordered by the page word)
+  std::atomic<bool> swap_full_logged_{false};
+  std::atomic<bool> overshoot_logged_{false};
+  // Set when a thread has asked the evictor to run and it has not yet picked the request up;
+  // spares an eventfd write per fault. Relaxed: a lost or extra wake-up only costs latency.
+  std::atomic<bool> evictor_woken_{false};
+
+  friend class Evictor;
+};
+
+uint64_t MonotonicNanos() noexcept;
+
+}  // namespace faultline
+
+#endif  // FAULTLINE_LIB_CORE_PAGER_H_

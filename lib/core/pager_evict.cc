@@ -1,0 +1,233 @@
+// Eviction: taking a batch of resident pages out of memory, and the completion of their writes.
+// Transitions performed here (page_state.h): RESIDENT -> SWAPPED (clean), RESIDENT -> EMPTY (all
+// zero), RESIDENT -> EVICTING (write submitted), EVICTING -> SWAPPED (written), EVICTING ->
+// RESIDENT (write failed: put back).
+//
+// Why UFFDIO_MOVE: moving a page out of the region is atomic with respect to the program's
+// threads. A write that lands before the move is in the moved page; an access after it faults,
+// and the fault is served from the staging buffer (EVICTING rescue). No write can fall between a
+// copy and a drop, which a memcpy + MADV_DONTNEED scheme would have to prevent with
+// write-protection first, and the move itself costs no copy (KERNEL.md: 0.94 us per page).
+#include <sched.h>
+
+#include <algorithm>
+
+#include "core/pager.h"
+#include "kernel/uffd.h"
+#include "swap/checksum.h"
+#include "util/check.h"
+#include "util/log.h"
+
+namespace faultline {
+namespace {
+constexpr uint32_t kMaxBatch = 512;
+}  // namespace
+
+uint32_t Pager::LockVictims(const RegionRegistry::Reader& regions, VictimCandidate* candidates,
+                            uint32_t count, PageWord* words) noexcept {
+  (void)regions;
+  uint32_t locked = 0;
+  for (uint32_t i = 0; i < count; ++i) {
+    VictimCandidate c = candidates[i];
+    PageWord word;
+    if (!c.region->pages.TryLock(c.index, &word)) continue;
+    if (word.state() != PageState::kResident || word.pinned()) {
+      c.region->pages.Unlock(c.index, word);
+      continue;
+    }
+    candidates[locked] = c;
+    words[locked] = word;
+    ++locked;
+  }
+  return locked;
+}
+
+uint32_t Pager::ReclaimBatch(IoContext& ctx, const RegionRegistry::Reader& regions, uint32_t want,
+                             bool* staging_busy) noexcept {
+  uint32_t batch = std::min({want, config_.evict_batch_pages, kMaxBatch});
+  if (batch == 0) return 0;
+  int chunk = r_.evict_staging->Acquire();
+  if (chunk < 0) {
+    if (staging_busy != nullptr) *staging_busy = true;
+    return 0;
+  }
+  VictimCandidate victims[kMaxBatch];
+  PageWord words[kMaxBatch];
+  uint32_t count = static_cast<uint32_t>(r_.policy->SelectVictims(regions, victims, batch));
+  count = LockVictims(regions, victims, count, words);
+  if (count == 0) {
+    r_.evict_staging->Release(chunk);
+    return 0;
+  }
+  char* staging = r_.evict_staging->ChunkAddress(chunk);
+  auto staged = [&](uint32_t p) { return staging + (size_t{p} << kPageShift); };
+
+  // 1. Move out, one UFFDIO_MOVE per run of adjacent pages. A page the kernel refuses to move
+  //    (EBUSY: pinned by I/O in flight, or shared with a child after fork) stays resident.
+  bool moved[kMaxBatch];
+  std::fill_n(moved, count, false);
+  for (uint32_t first = 0; first < count;) {
+    uint32_t end = first + 1;
+    while (end < count && victims[end].region == victims[first].region &&
+           victims[end].index == victims[end - 1].index + 1) {
+      ++end;
+    }
+    uint32_t p = first;
+    while (p < end) {
+      size_t done = 0;
+      int rc = uffd::Move(r_.staging_uffd, staged(p), victims[p].region->PageAddress(victims[p].index),
+                          size_t{end - p} << kPageShift, &done);
+      uint32_t pages = static_cast<uint32_t>(done >> kPageShift);
+      std::fill_n(moved + p, pages, true);
+      p += pages;
+      if (rc == 0) break;
+      if (rc != -EAGAIN) {
+        // This page cannot be moved now (EBUSY: pinned or shared): it stays resident.
+        Log().debug("UFFDIO_MOVE of page {} refused: {}",
+                    static_cast<void*>(victims[p].region->PageAddress(victims[p].index)),
+                    strerror(-rc));
+        ++p;
+      }
+    }
+    first = end;
+  }
+
+  // 2. Classify: clean pages and all-zero pages need no I/O; the others get slots.
+  WriteBatch& writes = write_batches_[chunk];
+  writes.victims = 0;
+  writes.writes = 0;
+  uint32_t left = 0;
+  uint64_t run_slot = kNoSlot;
+  uint32_t run_left = 0;
+  uint32_t dirty_left = 0;
+  bool zero[kMaxBatch];
+  for (uint32_t p = 0; p < count; ++p) {
+    zero[p] = moved[p] && !words[p].clean() && IsZeroPage(staged(p), kPageSize);
+    if (moved[p] && !words[p].clean() && !zero[p]) ++dirty_left;
+  }
+  for (uint32_t p = 0; p < count; ++p) {
+    Region& region = *victims[p].region;
+    uint64_t index = victims[p].index;
+    PageWord word = words[p];
+    if (!moved[p]) {
+      region.pages.Unlock(index, word);
+      continue;
+    }
+    if (word.clean()) {
+      region.pages.Transition(index, word, word.With(PageState::kSwapped, word.payload()));
+      r_.stats->evictions_clean.Add();
+      ++left;
+      continue;
+    }
+    if (zero[p]) {
+      region.pages.Transition(index, word, word.With(PageState::kEmpty, 0));
+      r_.stats->evictions_zero.Add();
+      ++left;
+      continue;
+    }
+    if (run_left == 0) {
+      uint32_t got = 0;
+      run_slot = r_.slots->AllocateRun(ctx.slot_stream, dirty_left, &got);
+      run_left = got;
+    }
+    if (run_slot == kNoSlot) {
+      // Swap full: the page goes back where it was; nothing is lost, the limit gives.
+      PutBack(region, index, word, staged(p));
+      r_.stats->swap_full_events.Add();
+      if (!swap_full_logged_.exchange(true)) {
+        Log().warn("swap file {} is full ({} slots): dirty pages stay in memory, over the limit",
+                   r_.swap->description(), r_.slots->total());
+      }
+      continue;
+    }
+    uint64_t slot = run_slot++;
+    --run_left;
+    --dirty_left;
+    checksums_[slot] = PageChecksum(staged(p), kPageSize);
+    WriteRun* last = writes.writes > 0 ? &writes.write[writes.writes - 1] : nullptr;
+    const EvictVictim* prev =
+        last != nullptr ? &writes.victim[last->first + last->count - 1] : nullptr;
+    if (last != nullptr && last->first + last->count == p && prev->slot + 1 == slot) {
+      ++last->count;
+    } else {
+      writes.write[writes.writes++] = WriteRun{p, 1};
+    }
+    writes.victim[p] = EvictVictim{region.id, index, slot};
+    uint64_t staging_index = r_.evict_staging->PageIndexOf(staged(p));
+    region.pages.Transition(index, word, word.With(PageState::kEvicting, staging_index));
+    ++left;
+  }
+  r_.stats->evictions.Add(left);
+
+  // 3. Write each run of adjacent staging pages with adjacent slots in one I/O.
+  writes.writes_pending = writes.writes;
+  if (writes.writes == 0) {
+    ReleaseWriteChunk(chunk);
+    return left;
+  }
+  for (uint32_t w = 0; w < writes.writes; ++w) {
+    const WriteRun& run = writes.write[w];
+    uint64_t slot = writes.victim[run.first].slot;
+    uint64_t user_data = MakeUserData(IoKind::kWrite, (static_cast<uint64_t>(chunk) << 16) | w);
+    while (!ctx.ring->QueueWrite(r_.swap->fd(), staged(run.first), run.count << kPageShift,
+                                 r_.swap->SlotOffset(slot), user_data)) {
+      ctx.ring->Submit();
+    }
+  }
+  int rc = ctx.ring->Submit();
+  FL_CHECK(rc >= 0, "io_uring submit of swap writes failed");
+  return left;
+}
+
+void Pager::FinishWrite(const RegionRegistry::Reader& regions, int chunk, uint32_t write,
+                        int32_t result) noexcept {
+  WriteBatch& batch = write_batches_[chunk];
+  const WriteRun run = batch.write[write];
+  char* staging = r_.evict_staging->ChunkAddress(chunk);
+  bool ok = result == static_cast<int32_t>(run.count << kPageShift);
+  if (ok) {
+    r_.stats->bytes_written.Add(static_cast<uint64_t>(result));
+  } else {
+    r_.stats->io_errors.Add();
+    Log().error("swap write of {} pages to {} failed ({}): the pages stay in memory",
+                run.count, r_.swap->description(),
+                result < 0 ? strerror(-result) : "short write");
+  }
+  for (uint32_t p = run.first; p < run.first + run.count; ++p) {
+    const EvictVictim& victim = batch.victim[p];
+    Region* region = regions.FindById(victim.region);
+    char* staged = staging + (size_t{p} << kPageShift);
+    uint64_t staging_index = r_.evict_staging->PageIndexOf(staged);
+    if (region == nullptr) {
+      r_.slots->Free(victim.slot);
+      continue;
+    }
+    PageWord word = region->pages.Lock(victim.index);
+    if (word.state() != PageState::kEvicting || word.payload() != staging_index) {
+      // Rescued by a fault meanwhile: the page is back in memory and dirty.
+      region->pages.Unlock(victim.index, word);
+      r_.slots->Free(victim.slot);
+    } else if (ok) {
+      region->pages.Transition(victim.index, word, word.With(PageState::kSwapped, victim.slot));
+    } else {
+      PutBack(*region, victim.index, word, staged);
+      r_.slots->Free(victim.slot);
+    }
+  }
+  if (--batch.writes_pending == 0) ReleaseWriteChunk(chunk);
+}
+
+void Pager::PutBack(Region& region, uint64_t index, PageWord word,
+                    const char* staging_page) noexcept {
+  size_t done = 0;
+  int rc;
+  do {
+    rc = uffd::Copy(r_.uffd, region.PageAddress(index), staging_page, kPageSize, false, &done);
+  } while (rc == -EAGAIN);
+  FL_CHECK(rc == 0 || rc == -ENOENT || rc == -ESRCH, "putting an evicted page back failed");
+  region.pages.Transition(index, word, word.With(PageState::kResident, 0));
+}
+
+void Pager::ReleaseWriteChunk(int chunk) noexcept { r_.evict_staging->Release(chunk); }
+
+}  // namespace faultline

@@ -1,0 +1,320 @@
+// The fault path of the Pager: what a fault-handler thread does with one fault message, and the
+// completion of the swap reads it starts. Transitions performed here (page_state.h):
+// EMPTY -> RESIDENT, RESIDENT -> RESIDENT (first write), EVICTING -> RESIDENT (rescue),
+// SWAPPED -> LOADING, LOADING -> RESIDENT | POISONED.
+#include <linux/userfaultfd.h>
+#include <sched.h>
+
+#include <algorithm>
+
+#include "core/pager.h"
+#include "kernel/uffd.h"
+#include "swap/checksum.h"
+#include "util/check.h"
+#include "util/log.h"
+
+namespace faultline {
+namespace {
+
+constexpr uint32_t kMaxPagesPerFault = 512;
+
+// Copies `len` bytes into the region, continuing after partial progress (-EAGAIN). A page found
+// already populated (-EEXIST: installed behind the pager's back) is kept as it is and its waiters
+// woken. Returns the bytes that now hold the copied (or kept) contents: the rest of the range is
+// gone (the program unmapped it) and stays as it was.
+size_t CopyIn(int uffd, char* dst, const char* src, size_t len, bool write_protect) noexcept {
+  size_t total = 0;
+  while (total < len) {
+    size_t done = 0;
+    int rc = uffd::Copy(uffd, dst + total, src + total, len - total, write_protect, &done);
+    total += done;
+    if (rc == 0) break;
+    if (rc == -EAGAIN) continue;
+    if (rc == -EEXIST) {
+      uffd::Wake(uffd, dst + total, kPageSize);
+      total += kPageSize;
+      continue;
+    }
+    if (rc != -ENOENT && rc != -ESRCH) {
+      Log().error("UFFDIO_COPY to {} failed: {}", static_cast<void*>(dst + total), strerror(-rc));
+    }
+    break;
+  }
+  return std::min(total, len);
+}
+
+}  // namespace
+
+void Pager::HandleFault(IoContext& ctx, const RegionRegistry::Reader& regions, uintptr_t address,
+                        uint64_t flags, uint64_t start_ns) noexcept {
+  uintptr_t page = address & ~(uintptr_t{kPageSize} - 1);
+  Region* region = regions.Find(page);
+  if (region == nullptr) {
+    // Unmapped while the fault was queued: let the thread retry against the new address space.
+    uffd::Wake(r_.uffd, reinterpret_cast<void*>(page), kPageSize);
+    return;
+  }
+  uint64_t index = (page - region->base) >> kPageShift;
+  if (flags & UFFD_PAGEFAULT_FLAG_WP) {
+    HandleWriteProtect(*region, index, start_ns);
+  } else {
+    HandleMissing(ctx, regions, *region, index, flags & UFFD_PAGEFAULT_FLAG_WRITE, start_ns);
+  }
+}
+
+void Pager::HandleMissing(IoContext& ctx, const RegionRegistry::Reader& regions, Region& region,
+                          uint64_t index, bool write, uint64_t start_ns) noexcept {
+  // Make room and take a read buffer before taking the page: both may wait for I/O, and no page
+  // lock may be held while waiting (another thread may need it to finish its own I/O).
+  PageState expected = region.pages.Peek(index).state();
+  if (expected == PageState::kEmpty || expected == PageState::kSwapped ||
+      expected == PageState::kEvicting) {
+    EnsureRoom(ctx, regions, 1);
+  }
+  int chunk = -1;
+  PageWord word;
+  for (;;) {
+    if (chunk < 0 && region.pages.Peek(index).state() == PageState::kSwapped) {
+      chunk = AcquireReadChunk(ctx, regions);
+    }
+    word = region.pages.Lock(index);
+    if (word.state() != PageState::kSwapped || chunk >= 0) break;
+    region.pages.Unlock(index, word);
+  }
+  if (word.state() == PageState::kSwapped) {
+    StartSwapIn(ctx, region, index, word, write, chunk, start_ns);
+    return;
+  }
+  if (chunk >= 0) r_.read_staging->Release(chunk);
+  char* address = region.PageAddress(index);
+  switch (word.state()) {
+    case PageState::kEmpty:
+      ZeroFill(region, index, word, start_ns);
+      return;
+    case PageState::kSwapped:  // served above
+      return;
+    case PageState::kEvicting: {
+      // The page's bytes are in the eviction staging buffer while the write is in flight: serve
+      // the fault from there at once; the write's completion sees the page RESIDENT and frees
+      // the slot it was writing.
+      const char* staged = r_.evict_staging->PageAddress(word.payload());
+      CopyIn(r_.uffd, address, staged, kPageSize, false);
+      region.pages.Transition(index, word, word.With(PageState::kResident, 0));
+      r_.stats->faults_in_flight_rescue.Add();
+      r_.stats->fault_latency.Record(MonotonicNanos() - start_ns);
+      return;
+    }
+    case PageState::kResident: {
+      // Usually a second fault on a page resolved meanwhile (the copy reports EEXIST and only
+      // wakes). If the program dropped the page behind the pager (MADV_DONTNEED), it now reads
+      // zeros, as it would under the kernel, and its old slot is stale.
+      size_t done = 0;
+      int rc = uffd::Copy(r_.uffd, address, r_.zero_source, kPageSize, false, &done);
+      if (rc == 0 && word.clean()) {
+        r_.slots->Free(word.payload());
+        region.pages.Transition(index, word, word.With(PageState::kResident, 0));
+        return;
+      }
+      if (rc == -EEXIST) uffd::Wake(r_.uffd, address, kPageSize);
+      region.pages.Unlock(index, word);
+      return;
+    }
+    case PageState::kLoading:
+      // The read in flight resolves this fault too: its UFFDIO_COPY wakes every waiter.
+      region.pages.Unlock(index, word);
+      return;
+    case PageState::kPoisoned: {
+      size_t done = 0;
+      uffd::Poison(r_.uffd, address, kPageSize, &done);
+      region.pages.Unlock(index, word);
+      return;
+    }
+  }
+}
+
+void Pager::HandleWriteProtect(Region& region, uint64_t index, uint64_t start_ns) noexcept {
+  PageWord word = region.pages.Lock(index);
+  char* address = region.PageAddress(index);
+  if (word.state() != PageState::kResident) {
+    // Moved out after the fault was raised; the retried write faults as MISSING.
+    region.pages.Unlock(index, word);
+    uffd::Wake(r_.uffd, address, kPageSize);
+    return;
+  }
+  // Un-protecting wakes the writer. A page already dirty means another thread's fault on it was
+  // served first: un-protecting again is harmless and wakes this one.
+  uffd::WriteProtect(r_.uffd, address, kPageSize, false);
+  if (word.clean()) {
+    r_.slots->Free(word.payload());
+    region.pages.Transition(index, word, word.With(PageState::kResident, 0));
+  } else {
+    region.pages.Unlock(index, word);
+  }
+  r_.stats->faults_write_protect.Add();
+  r_.stats->fault_latency.Record(MonotonicNanos() - start_ns);
+}
+
+void Pager::ZeroFill(Region& region, uint64_t index, PageWord word, uint64_t start_ns) noexcept {
+  uint32_t window = RoomFor(region.zero_fill_window.Next(
+      index, std::min(config_.fault_around_pages, kMaxPagesPerFault)));
+  PageWord words[kMaxPagesPerFault];
+  words[0] = word;
+  uint32_t count = 1;
+  while (count < window && index + count < region.pages.size()) {
+    PageWord next;
+    if (!region.pages.TryLock(index + count, &next)) break;
+    if (next.state() != PageState::kEmpty) {
+      region.pages.Unlock(index + count, next);
+      break;
+    }
+    words[count++] = next;
+  }
+  size_t copied =
+      CopyIn(r_.uffd, region.PageAddress(index), r_.zero_source, size_t{count} * kPageSize, false);
+  uint32_t resolved = static_cast<uint32_t>(copied >> kPageShift);
+  for (uint32_t i = 0; i < count; ++i) {
+    if (i < resolved) {
+      region.pages.Transition(index + i, words[i], words[i].With(PageState::kResident, 0));
+    } else {
+      region.pages.Unlock(index + i, words[i]);
+    }
+  }
+  region.zero_fill_window.Resolved(index, count);
+  r_.stats->faults_zero_fill.Add();
+  if (resolved > 1) r_.stats->pages_fault_around.Add(resolved - 1);
+  r_.stats->fault_latency.Record(MonotonicNanos() - start_ns);
+  WakeEvictorIfNeeded();
+}
+
+int Pager::AcquireReadChunk(IoContext& ctx, const RegionRegistry::Reader& regions) noexcept {
+  int chunk = r_.read_staging->Acquire();
+  while (chunk < 0) {
+    // Every read buffer is in flight: this thread's own reads complete here, other threads'
+    // complete on their own, so yield to them.
+    if (!WaitForOwnIo(ctx, regions)) sched_yield();
+    chunk = r_.read_staging->Acquire();
+  }
+  return chunk;
+}
+
+void Pager::StartSwapIn(IoContext& ctx, Region& region, uint64_t index, PageWord word, bool write,
+                        int chunk, uint64_t start_ns) noexcept {
+  uint64_t slot = word.payload();
+  uint32_t window = RoomFor(region.swap_in_window.Next(
+      index, std::min(config_.fault_around_pages, r_.read_staging->chunk_pages())));
+  // Readahead follows the region forward while the next pages sit in the next slots: one read.
+  PageWord words[kMaxPagesPerFault];
+  words[0] = word;
+  uint32_t count = 1;
+  while (count < window && index + count < region.pages.size()) {
+    PageWord next;
+    if (!region.pages.TryLock(index + count, &next)) break;
+    if (next.state() != PageState::kSwapped || next.payload() != slot + count) {
+      region.pages.Unlock(index + count, next);
+      break;
+    }
+    words[count++] = next;
+  }
+  for (uint32_t i = 0; i < count; ++i) {
+    region.pages.Transition(index + i, words[i], words[i].With(PageState::kLoading, slot + i));
+  }
+  region.swap_in_window.Resolved(index, count);
+  read_ops_[chunk] = ReadOp{region.id, index, count, slot, index, write, start_ns};
+  char* buffer = r_.read_staging->ChunkAddress(chunk);
+  uint64_t user_data = MakeUserData(IoKind::kRead, static_cast<uint64_t>(chunk));
+  while (!ctx.ring->QueueRead(r_.swap->fd(), buffer, count << kPageShift,
+                              r_.swap->SlotOffset(slot), user_data)) {
+    ctx.ring->Submit();
+  }
+  int rc = ctx.ring->Submit();
+  FL_CHECK(rc >= 0, "io_uring submit of a swap read failed");
+  r_.policy->OnRefault(region, index);
+  r_.stats->faults_swap_in.Add();
+  if (count > 1) r_.stats->pages_readahead.Add(count - 1);
+}
+
+void Pager::FinishRead(const RegionRegistry::Reader& regions, int chunk, int32_t result) noexcept {
+  const ReadOp op = read_ops_[chunk];
+  const char* buffer = r_.read_staging->ChunkAddress(chunk);
+  Region* region = regions.FindById(op.region);
+  if (region != nullptr) {
+    bool io_ok = result == static_cast<int32_t>(op.count << kPageShift);
+    if (io_ok) {
+      r_.stats->bytes_read.Add(static_cast<uint64_t>(result));
+    } else {
+      r_.stats->io_errors.Add();
+    }
+    uint32_t run_start = 0;
+    for (uint32_t i = 0; i < op.count; ++i) {
+      bool good = io_ok && PageChecksum(buffer + (size_t{i} << kPageShift), kPageSize) ==
+                               checksums_[op.first_slot + i];
+      if (good) continue;
+      InstallLoaded(*region, op, buffer, run_start, i - run_start);
+      PoisonLoaded(*region, op, i, io_ok ? "checksum mismatch" : strerror(result < 0 ? -result : EIO));
+      if (io_ok) r_.stats->checksum_errors.Add();
+      run_start = i + 1;
+    }
+    InstallLoaded(*region, op, buffer, run_start, op.count - run_start);
+  }
+  r_.read_staging->Release(chunk);
+}
+
+void Pager::InstallLoaded(Region& region, const ReadOp& op, const char* staging, uint32_t from,
+                          uint32_t count) noexcept {
+  if (count == 0) return;
+  PageWord words[kMaxPagesPerFault];
+  for (uint32_t i = 0; i < count; ++i) {
+    words[i] = region.pages.Lock(op.first_index + from + i);
+    FL_CHECK(words[i].state() == PageState::kLoading &&
+                 words[i].payload() == op.first_slot + from + i,
+             "page changed while its read was in flight");
+  }
+  // Pages are installed write-protected (clean: the slot keeps a valid copy), except the page of
+  // a write fault, which is dirty at once and gets no write-protect fault on top.
+  uint32_t end = from + count;
+  bool fault_in_run =
+      op.fault_index >= op.first_index + from && op.fault_index < op.first_index + end;
+  uint32_t dirty_at = fault_in_run && op.write_fault
+                          ? static_cast<uint32_t>(op.fault_index - op.first_index)
+                          : end;
+  auto install = [&](uint32_t first, uint32_t n, bool clean) {
+    if (n == 0) return;
+    CopyIn(r_.uffd, region.PageAddress(op.first_index + first),
+           staging + (size_t{first} << kPageShift), size_t{n} << kPageShift, clean);
+    for (uint32_t p = first; p < first + n; ++p) {
+      PageWord w = words[p - from];
+      uint64_t slot = w.payload();
+      if (!clean) r_.slots->Free(slot);
+      region.pages.Transition(op.first_index + p, w,
+                              w.With(PageState::kResident, clean ? slot : 0));
+    }
+  };
+  if (dirty_at < end) {
+    install(from, dirty_at - from, true);
+    install(dirty_at, 1, false);
+    install(dirty_at + 1, end - dirty_at - 1, true);
+  } else {
+    install(from, count, true);
+  }
+  if (fault_in_run) r_.stats->fault_latency.Record(MonotonicNanos() - op.start_ns);
+  WakeEvictorIfNeeded();
+}
+
+void Pager::PoisonLoaded(Region& region, const ReadOp& op, uint32_t position,
+                         const char* why) noexcept {
+  uint64_t index = op.first_index + position;
+  PageWord word = region.pages.Lock(index);
+  FL_CHECK(word.state() == PageState::kLoading, "poisoning a page that is not loading");
+  char* address = region.PageAddress(index);
+  size_t done = 0;
+  uffd::Poison(r_.uffd, address, kPageSize, &done);
+  Log().error(
+      "page {} (region {:#x}, page {}) could not be read back from swap slot {} of {}: {}; its "
+      "contents are lost and any access to it raises SIGBUS",
+      static_cast<void*>(address), region.base, index, word.payload(), r_.swap->description(),
+      why);
+  r_.slots->Free(word.payload());
+  region.pages.Transition(index, word, word.With(PageState::kPoisoned, 0));
+}
+
+}  // namespace faultline

@@ -1,0 +1,277 @@
+#include "core/runtime.h"
+
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <new>
+#include <string>
+#include <system_error>
+
+#include "absl/strings/str_format.h"
+#include "kernel/uffd.h"
+#include "kernel/uffd_abi.h"
+#include "util/log.h"
+#include "util/status.h"
+
+namespace faultline {
+namespace {
+
+constexpr uint32_t kMaxPagesPerOperation = 512;
+constexpr uint32_t kMaxFaultThreads = 64;
+constexpr uint64_t kMinLimitBytes = 64 * 1024;
+constexpr unsigned kRingEntries = 256;
+
+absl::Status Invalid(absl::string_view what) { return ErrnoError(EINVAL, "fl_config", what); }
+
+// Fills in defaults and rejects what cannot work, before anything is created.
+absl::StatusOr<fl_config> Normalize(fl_config c) {
+  if (c.memory_limit == 0) return Invalid("memory_limit must be set (bytes, > 0)");
+  if (c.memory_limit < kMinLimitBytes) {
+    return Invalid(absl::StrFormat("memory_limit %u is below the minimum of %u bytes",
+                                   c.memory_limit, kMinLimitBytes));
+  }
+  if (c.fault_threads == 0) c.fault_threads = 1;
+  if (c.fault_threads > kMaxFaultThreads) {
+    return Invalid(absl::StrFormat("fault_threads %u is above %u", c.fault_threads,
+                                   kMaxFaultThreads));
+  }
+  if (c.evict_batch_pages == 0) c.evict_batch_pages = 64;
+  if (c.fault_around_pages == 0) c.fault_around_pages = 64;
+  if (c.evict_batch_pages > kMaxPagesPerOperation ||
+      c.fault_around_pages > kMaxPagesPerOperation) {
+    return Invalid(absl::StrFormat("evict_batch_pages and fault_around_pages must be <= %u",
+                                   kMaxPagesPerOperation));
+  }
+  uint64_t limit_pages = c.memory_limit / kPageSize;
+  // A batch never takes more than a quarter of the limit, so small limits still work.
+  c.evict_batch_pages = static_cast<uint32_t>(
+      std::max<uint64_t>(1, std::min<uint64_t>(c.evict_batch_pages, limit_pages / 4)));
+  if (c.spin_us == 0) c.spin_us = 200;
+  if (c.spin_us < -1) return Invalid("spin_us must be >= -1");
+  if (c.log_level < -1 || c.log_level > 6) return Invalid("log_level must be -1 or 0..6");
+  if (c.max_swap != 0 && c.max_swap < kPageSize) {
+    return Invalid("max_swap must hold at least one 4096-byte page");
+  }
+  return c;
+}
+
+std::string SwapPath(const fl_config& c) {
+  if (c.swap_path != nullptr) return c.swap_path;
+  const char* tmpdir = std::getenv("TMPDIR");
+  return tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/var/tmp";
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Create(const fl_config& config) {
+  if (sysconf(_SC_PAGESIZE) != static_cast<long>(kPageSize)) {
+    return ErrnoError(ENOTSUP, "faultline", "only 4096-byte pages are supported");
+  }
+  absl::StatusOr<fl_config> normalized = Normalize(config);
+  if (!normalized.ok()) return normalized.status();
+  if (!SetLogLevel(normalized->log_level)) {
+    return ErrnoError(EINVAL, "FAULTLINE_LOG",
+                      "must be 0..6 or trace, debug, info, warn, error, critical, off");
+  }
+  std::unique_ptr<Runtime> runtime(new Runtime());
+  absl::Status status;
+  try {
+    status = runtime->Start(*normalized);
+  } catch (const std::bad_alloc&) {
+    status = ErrnoError(ENOMEM, "starting the runtime");
+  } catch (const std::system_error& e) {
+    status = ErrnoError(e.code().value(), "starting the runtime's threads");
+  }
+  if (!status.ok()) return status;
+  return runtime;
+}
+
+absl::Status Runtime::Start(const fl_config& c) {
+  config_ = c;
+  absl::StatusOr<int> uffd = uffd::Open(UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_POISON);
+  if (!uffd.ok()) return uffd.status();
+  uffd_ = *uffd;
+  absl::StatusOr<int> staging_uffd = uffd::Open(UFFD_FEATURE_MOVE);
+  if (!staging_uffd.ok()) return staging_uffd.status();
+  staging_uffd_ = *staging_uffd;
+  stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  evictor_wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (stop_fd_ < 0 || evictor_wake_fd_ < 0) return ErrnoError(errno, "eventfd");
+
+  absl::StatusOr<std::unique_ptr<SwapFile>> swap = SwapFile::Open(SwapPath(c), c.max_swap,
+                                                                  kPageSize);
+  if (!swap.ok()) return swap.status();
+  swap_ = std::move(*swap);
+  uint32_t streams = c.fault_threads + 1;
+  slots_ = std::make_unique<SwapSlotAllocator>(swap_->slot_count(), streams);
+
+  // Zero fill copies from here: a read-only anonymous mapping whose pages all map the kernel's
+  // shared zero page, so the source of every copy stays in the CPU cache.
+  zero_source_bytes_ = size_t{c.fault_around_pages} << kPageShift;
+  zero_source_ = mmap(nullptr, zero_source_bytes_, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (zero_source_ == MAP_FAILED) {
+    zero_source_ = nullptr;
+    return ErrnoError(errno, "mmap of the zero-fill source");
+  }
+  for (size_t offset = 0; offset < zero_source_bytes_; offset += kPageSize) {
+    (void)*static_cast<volatile const char*>(static_cast<char*>(zero_source_) + offset);
+  }
+
+  absl::StatusOr<std::unique_ptr<StagingArea>> evict_staging = StagingArea::Create(
+      StagingArea::Kind::kEvictionTarget, 8 + 2 * c.fault_threads, c.evict_batch_pages,
+      staging_uffd_);
+  if (!evict_staging.ok()) return evict_staging.status();
+  evict_staging_ = std::move(*evict_staging);
+  absl::StatusOr<std::unique_ptr<StagingArea>> read_staging = StagingArea::Create(
+      StagingArea::Kind::kReadBuffer, 8 * c.fault_threads, c.fault_around_pages, -1);
+  if (!read_staging.ok()) return read_staging.status();
+  read_staging_ = std::move(*read_staging);
+
+  PagerConfig pager_config{c.memory_limit / kPageSize, c.evict_batch_pages, c.fault_around_pages};
+  PagerResources resources{uffd_,           staging_uffd_,          swap_.get(),
+                           slots_.get(),    &registry_,             &policy_,
+                           &counters_,      &stats_,                evict_staging_.get(),
+                           read_staging_.get(), static_cast<const char*>(zero_source_),
+                           evictor_wake_fd_};
+  pager_ = std::make_unique<Pager>(pager_config, resources);
+
+  int64_t spin_ns = c.spin_us < 0 ? 0 : int64_t{c.spin_us} * 1000;
+  for (uint32_t i = 0; i < c.fault_threads; ++i) {
+    absl::StatusOr<std::unique_ptr<IoRing>> ring = IoRing::Create(kRingEntries);
+    if (!ring.ok()) return ring.status();
+    handlers_.push_back(std::make_unique<FaultHandler>(pager_.get(), &registry_, uffd_, stop_fd_,
+                                                       spin_ns, std::move(*ring), i));
+    handlers_.back()->Start(static_cast<int>(i));
+  }
+  absl::StatusOr<std::unique_ptr<IoRing>> ring = IoRing::Create(kRingEntries);
+  if (!ring.ok()) return ring.status();
+  evictor_ = std::make_unique<Evictor>(pager_.get(), &registry_, &counters_, evictor_wake_fd_,
+                                       std::move(*ring), c.fault_threads);
+  evictor_->Start();
+  Log().info("runtime started: limit {} MiB, swap {} (up to {} MiB), {} fault thread(s)",
+             c.memory_limit >> 20, swap_->description(), (swap_->slot_count() * kPageSize) >> 20,
+             c.fault_threads);
+  return absl::OkStatus();
+}
+
+Runtime::~Runtime() {
+  if (stop_fd_ >= 0) {
+    uint64_t one = 1;
+    ssize_t ignored = write(stop_fd_, &one, sizeof(one));
+    (void)ignored;
+  }
+  for (auto& handler : handlers_) handler->Stop();
+  if (evictor_) evictor_->Stop();
+  for (auto& [base, region] : registry_.RemoveAll()) {
+    if (pager_) pager_->ReleaseRegionSlots(*region);
+    size_t bytes = region->pages.size() << kPageShift;
+    uffd::Unregister(uffd_, reinterpret_cast<void*>(base), bytes);
+    munmap(reinterpret_cast<void*>(base), bytes);
+  }
+  handlers_.clear();
+  evictor_.reset();
+  pager_.reset();
+  read_staging_.reset();
+  evict_staging_.reset();
+  if (zero_source_ != nullptr) munmap(zero_source_, zero_source_bytes_);
+  for (int fd : {uffd_, staging_uffd_, stop_fd_, evictor_wake_fd_}) {
+    if (fd >= 0) close(fd);
+  }
+}
+
+absl::StatusOr<void*> Runtime::Map(size_t length) {
+  if (length == 0 || length % kPageSize != 0) {
+    return ErrnoError(EINVAL, "fl_map",
+                      absl::StrFormat("length %u is not a positive multiple of %u", length,
+                                      kPageSize));
+  }
+  void* address = mmap(nullptr, length, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (address == MAP_FAILED) {
+    return ErrnoError(errno, absl::StrFormat("fl_map of %u bytes: mmap", length));
+  }
+  // 4 KiB pages: the page table, UFFDIO_MOVE and the swap slots all work page by page.
+  madvise(address, length, MADV_NOHUGEPAGE);
+  int rc = uffd::Register(uffd_, address, length,
+                          UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP);
+  if (rc != 0) {
+    munmap(address, length);
+    return ErrnoError(-rc, "fl_map: registering the region with userfaultfd");
+  }
+  try {
+    registry_.Add(reinterpret_cast<uintptr_t>(address), length / kPageSize, &counters_);
+  } catch (const std::bad_alloc&) {
+    uffd::Unregister(uffd_, address, length);
+    munmap(address, length);
+    return ErrnoError(ENOMEM, absl::StrFormat("fl_map of %u bytes: page table", length));
+  }
+  return address;
+}
+
+absl::Status Runtime::Unmap(void* address, size_t length) {
+  uintptr_t base = reinterpret_cast<uintptr_t>(address);
+  if (base % kPageSize != 0 || length == 0 || length % kPageSize != 0) {
+    return ErrnoError(EINVAL, "fl_unmap", "address and length must be page-aligned, length > 0");
+  }
+  std::unique_ptr<Region> region = registry_.Remove(base, length / kPageSize);
+  if (region == nullptr) {
+    return ErrnoError(EINVAL, "fl_unmap",
+                      absl::StrFormat("[%p, +%u) is not a region returned by fl_map", address,
+                                      length));
+  }
+  pager_->ReleaseRegionSlots(*region);
+  uffd::Unregister(uffd_, address, length);
+  munmap(address, length);
+  return absl::OkStatus();
+}
+
+void Runtime::GetStats(fl_stats* s) const {
+  *s = fl_stats{};
+  s->page_size = kPageSize;
+  s->memory_limit = config_.memory_limit;
+  s->regions = registry_.count();
+  auto pages = [&](PageState state) {
+    return static_cast<uint64_t>(std::max<int64_t>(0, counters_.Get(state)));
+  };
+  s->resident_pages = pages(PageState::kResident) + pages(PageState::kLoading);
+  s->swapped_pages = pages(PageState::kSwapped) + pages(PageState::kEvicting);
+  s->empty_pages = pages(PageState::kEmpty);
+  s->poisoned_pages = pages(PageState::kPoisoned);
+  s->managed_pages = s->resident_pages + s->swapped_pages + s->empty_pages + s->poisoned_pages;
+  s->faults_zero_fill = stats_.faults_zero_fill.Get();
+  s->faults_swap_in = stats_.faults_swap_in.Get();
+  s->faults_write_protect = stats_.faults_write_protect.Get();
+  s->faults_in_flight_rescue = stats_.faults_in_flight_rescue.Get();
+  s->pages_fault_around = stats_.pages_fault_around.Get();
+  s->pages_readahead = stats_.pages_readahead.Get();
+  s->evictions = stats_.evictions.Get();
+  s->evictions_clean = stats_.evictions_clean.Get();
+  s->evictions_zero = stats_.evictions_zero.Get();
+  s->direct_reclaims = stats_.direct_reclaims.Get();
+  s->bytes_read = stats_.bytes_read.Get();
+  s->bytes_written = stats_.bytes_written.Get();
+  s->swap_slots_used = slots_->used();
+  s->swap_slots_total = slots_->total();
+  s->swap_full_events = stats_.swap_full_events.Get();
+  s->limit_overshoot_pages = stats_.limit_overshoot_pages.Get();
+  s->io_errors = stats_.io_errors.Get();
+  s->checksum_errors = stats_.checksum_errors.Get();
+  s->fault_latency_p50_ns = stats_.fault_latency.Percentile(0.50);
+  s->fault_latency_p99_ns = stats_.fault_latency.Percentile(0.99);
+  s->fault_latency_max_ns = stats_.fault_latency.max();
+}
+
+absl::StatusOr<Runtime::PageInfo> Runtime::InspectPage(const void* address) const {
+  RegionRegistry::Reader regions(registry_);
+  Region* region = regions.Find(reinterpret_cast<uintptr_t>(address));
+  if (region == nullptr) return ErrnoError(EINVAL, "InspectPage", "address is not managed");
+  PageWord word =
+      region->pages.Peek((reinterpret_cast<uintptr_t>(address) - region->base) >> kPageShift);
+  bool has_slot = word.state() == PageState::kSwapped || word.state() == PageState::kLoading ||
+                  word.clean();
+  return PageInfo{word.state(), has_slot ? word.payload() : kNoSlot};
+}
+
+}  // namespace faultline

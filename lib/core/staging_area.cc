@@ -1,0 +1,56 @@
+#include "core/staging_area.h"
+
+#include <sys/mman.h>
+
+#include "kernel/uffd.h"
+#include "util/check.h"
+#include "util/status.h"
+
+namespace faultline {
+
+absl::StatusOr<std::unique_ptr<StagingArea>> StagingArea::Create(Kind kind, uint32_t chunks,
+                                                                 uint32_t chunk_pages,
+                                                                 int staging_uffd) {
+  size_t bytes = size_t{chunks} * chunk_pages << 12;
+  void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (base == MAP_FAILED) return ErrnoError(errno, "mmap of the swap staging area");
+  // 4 KiB pages only: UFFDIO_MOVE and O_DIRECT work page by page here.
+  madvise(base, bytes, MADV_NOHUGEPAGE);
+  if (kind == Kind::kEvictionTarget) {
+    int rc = uffd::Register(staging_uffd, base, bytes, UFFDIO_REGISTER_MODE_WP);
+    if (rc != 0) {
+      munmap(base, bytes);
+      return ErrnoError(-rc, "registering the eviction staging area with userfaultfd");
+    }
+  }
+  return std::unique_ptr<StagingArea>(
+      new StagingArea(kind, static_cast<char*>(base), chunks, chunk_pages));
+}
+
+StagingArea::StagingArea(Kind kind, char* base, uint32_t chunks, uint32_t chunk_pages)
+    : kind_(kind), base_(base), chunks_(chunks), chunk_pages_(chunk_pages) {
+  free_.reserve(chunks);
+  for (int i = static_cast<int>(chunks) - 1; i >= 0; --i) free_.push_back(i);
+}
+
+StagingArea::~StagingArea() { munmap(base_, chunks_ * chunk_bytes()); }
+
+int StagingArea::Acquire() {
+  absl::MutexLock lock(&mutex_);
+  if (free_.empty()) return -1;
+  int chunk = free_.back();
+  free_.pop_back();
+  return chunk;
+}
+
+void StagingArea::Release(int chunk) {
+  FL_CHECK(chunk >= 0 && static_cast<uint32_t>(chunk) < chunks_, "staging chunk out of range");
+  if (kind_ == Kind::kEvictionTarget) {
+    FL_CHECK(madvise(ChunkAddress(chunk), chunk_bytes(), MADV_DONTNEED) == 0,
+             "MADV_DONTNEED of a staging chunk");
+  }
+  absl::MutexLock lock(&mutex_);
+  free_.push_back(chunk);
+}
+
+}  // namespace faultline

@@ -1,0 +1,123 @@
+// A swap slot that no longer holds what was written must surface as SIGBUS on that page (and a
+// log line), never as wrong data or zeros.
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "api/internal.h"
+#include "faultline/faultline.h"
+#include "support/test_support.h"
+
+using faultline::test::kPage;
+
+namespace {
+
+constexpr size_t kMiB = size_t{1} << 20;
+sigjmp_buf g_jump;
+volatile sig_atomic_t g_sigbus = 0;
+void* volatile g_sigbus_address = nullptr;
+
+void OnSigbus(int, siginfo_t* info, void*) {
+  g_sigbus = 1;
+  g_sigbus_address = info->si_addr;
+  siglongjmp(g_jump, 1);
+}
+
+// Reads one byte of the page; returns true if that raised SIGBUS.
+bool ReadRaisesSigbus(const volatile char* page) {
+  struct sigaction action {}, previous{};
+  action.sa_sigaction = OnSigbus;
+  action.sa_flags = SA_SIGINFO;
+  sigaction(SIGBUS, &action, &previous);
+  g_sigbus = 0;
+  if (sigsetjmp(g_jump, 1) == 0) {
+    (void)page[123];
+  }
+  sigaction(SIGBUS, &previous, nullptr);
+  return g_sigbus != 0;
+}
+
+struct Runtime {
+  explicit Runtime(fl_config config) { REQUIRE(fl_init(&config) == 0); }
+  ~Runtime() { fl_shutdown(); }
+};
+
+// Opens the runtime's (unlinked) swap file a second time, through /proc.
+int OpenSwapFile() {
+  std::string path = "/proc/self/fd/" + std::to_string(faultline::ManagedSwapFd());
+  int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  return fd;
+}
+
+}  // namespace
+
+TEST_CASE("a corrupted swap slot poisons exactly its page", "[corruption]") {
+  faultline::test::SkipUnlessUserfaultfd();
+  Runtime runtime(faultline::test::TestConfig(4 * kMiB));
+  const size_t size = 32 * kMiB;
+  void* mapped = nullptr;
+  REQUIRE(fl_map(size, &mapped) == 0);
+  char* base = static_cast<char*>(mapped);
+  for (size_t p = 0; p < size / kPage; ++p) faultline::test::FillPage(base + p * kPage, p, 21);
+
+  const size_t victim = 100;
+  auto info = faultline::InspectManagedPage(base + victim * kPage);
+  REQUIRE(info.ok());
+  REQUIRE(info->state == faultline::PageState::kSwapped);
+  int fd = OpenSwapFile();
+  char byte;
+  off_t offset = static_cast<off_t>(faultline::ManagedSwapOffset(info->slot)) + 2000;
+  REQUIRE(pread(fd, &byte, 1, offset) == 1);
+  byte ^= 0x40;
+  REQUIRE(pwrite(fd, &byte, 1, offset) == 1);
+  REQUIRE(fdatasync(fd) == 0);
+  close(fd);
+
+  // Its neighbours come back in the same readahead read and are intact.
+  CHECK(faultline::test::VerifyPage(base + (victim - 1) * kPage, victim - 1, 21) < 0);
+  CHECK(ReadRaisesSigbus(base + victim * kPage));
+  CHECK(g_sigbus_address == base + victim * kPage + 123);
+  CHECK(ReadRaisesSigbus(base + victim * kPage));  // and stays poisoned
+  CHECK(faultline::test::VerifyPage(base + (victim + 1) * kPage, victim + 1, 21) < 0);
+  fl_stats s;
+  REQUIRE(fl_get_stats(&s) == 0);
+  CHECK(s.checksum_errors == 1);
+  CHECK(s.poisoned_pages == 1);
+  // Every other page is as written.
+  uint64_t wrong = 0;
+  for (size_t p = 0; p < size / kPage; ++p) {
+    if (p != victim) wrong += faultline::test::VerifyPage(base + p * kPage, p, 21) >= 0;
+  }
+  CHECK(wrong == 0);
+  REQUIRE(fl_unmap(mapped, size) == 0);
+}
+
+TEST_CASE("a swap file cut short gives SIGBUS, not zeros", "[corruption]") {
+  faultline::test::SkipUnlessUserfaultfd();
+  Runtime runtime(faultline::test::TestConfig(4 * kMiB));
+  const size_t size = 16 * kMiB;
+  void* mapped = nullptr;
+  REQUIRE(fl_map(size, &mapped) == 0);
+  char* base = static_cast<char*>(mapped);
+  for (size_t p = 0; p < size / kPage; ++p) faultline::test::FillPage(base + p * kPage, p, 22);
+  auto info = faultline::InspectManagedPage(base);
+  REQUIRE(info.ok());
+  REQUIRE(info->state == faultline::PageState::kSwapped);
+  int fd = OpenSwapFile();
+  REQUIRE(ftruncate(fd, 0) == 0);
+  close(fd);
+  CHECK(ReadRaisesSigbus(base));
+  fl_stats s;
+  REQUIRE(fl_get_stats(&s) == 0);
+  CHECK(s.io_errors >= 1);
+  CHECK(s.poisoned_pages >= 1);
+  REQUIRE(fl_unmap(mapped, size) == 0);
+}

@@ -1,0 +1,150 @@
+#include "support/test_support.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace faultline::test {
+namespace {
+
+uint64_t Mix(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ULL;
+  x ^= x >> 33;
+  return x;
+}
+
+int CountEntries(const char* dir) {
+  DIR* d = opendir(dir);
+  if (d == nullptr) return -1;
+  int n = 0;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] != '.') ++n;
+  }
+  closedir(d);
+  return n;
+}
+
+}  // namespace
+
+void SkipUnlessUserfaultfd() {
+  int fd = static_cast<int>(syscall(SYS_userfaultfd, O_CLOEXEC));
+  if (fd < 0) {
+    int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+    if (dev >= 0) {
+      close(dev);
+      return;
+    }
+    std::fprintf(stderr,
+                 "SKIP: no full userfaultfd here (needs root, CAP_SYS_PTRACE or access to "
+                 "/dev/userfaultfd): %s\n",
+                 std::strerror(errno));
+    std::exit(77);
+  }
+  close(fd);
+}
+
+fl_config TestConfig(uint64_t limit) {
+  fl_config config;
+  fl_config_init(&config);
+  config.memory_limit = limit;
+  const char* dir = std::getenv("FAULTLINE_TEST_SWAP_DIR");
+  config.swap_path = dir != nullptr && *dir != '\0' ? dir : "/var/tmp";
+  return config;
+}
+
+int64_t SmapsRssOf(const void* start) {
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  uintptr_t wanted = reinterpret_cast<uintptr_t>(start);
+  bool in_mapping = false;
+  while (std::getline(smaps, line)) {
+    uintptr_t lo, hi;
+    if (std::sscanf(line.c_str(), "%" SCNxPTR "-%" SCNxPTR " ", &lo, &hi) == 2 &&
+        line.find(':') > line.find(' ')) {
+      in_mapping = lo == wanted;
+      continue;
+    }
+    if (in_mapping && line.rfind("Rss:", 0) == 0) {
+      long long kb = 0;
+      std::sscanf(line.c_str(), "Rss: %lld kB", &kb);
+      return kb * 1024;
+    }
+  }
+  return -1;
+}
+
+ProcMemory ReadProcMemory() {
+  ProcMemory m{};
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    unsigned long long kb;
+    if (std::sscanf(line.c_str(), "VmSize: %llu kB", &kb) == 1) m.vsz_bytes = kb * 1024;
+    if (std::sscanf(line.c_str(), "VmRSS: %llu kB", &kb) == 1) m.rss_bytes = kb * 1024;
+  }
+  std::ifstream stat("/proc/self/stat");
+  std::string all((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  // Fields after the command name (which may contain spaces) start after the last ')'.
+  std::istringstream rest(all.substr(all.rfind(')') + 2));
+  std::string field;
+  for (int i = 3; i <= 12 && rest >> field; ++i) {
+    if (i == 10) m.minor_faults = std::strtoull(field.c_str(), nullptr, 10);
+    if (i == 12) m.major_faults = std::strtoull(field.c_str(), nullptr, 10);
+  }
+  return m;
+}
+
+void FillPage(void* page, uint64_t page_index, uint64_t seed) {
+  auto* words = static_cast<uint64_t*>(page);
+  uint64_t base = Mix(seed * 0x9e3779b97f4a7c15ULL + page_index);
+  for (size_t i = 0; i < kPage / 8; ++i) words[i] = base + i * 0x9e3779b97f4a7c15ULL;
+}
+
+int64_t VerifyPage(const void* page, uint64_t page_index, uint64_t seed) {
+  const auto* words = static_cast<const uint64_t*>(page);
+  uint64_t base = Mix(seed * 0x9e3779b97f4a7c15ULL + page_index);
+  for (size_t i = 0; i < kPage / 8; ++i) {
+    uint64_t expected = base + i * 0x9e3779b97f4a7c15ULL;
+    if (words[i] != expected) {
+      const auto* got = reinterpret_cast<const unsigned char*>(&words[i]);
+      const auto* want = reinterpret_cast<const unsigned char*>(&expected);
+      for (int b = 0; b < 8; ++b) {
+        if (got[b] != want[b]) return static_cast<int64_t>(i * 8 + b);
+      }
+    }
+  }
+  return -1;
+}
+
+uint64_t VerifyPages(const void* base, size_t bytes, uint64_t seed, std::string* first_error) {
+  uint64_t wrong = 0;
+  for (size_t p = 0; p < bytes / kPage; ++p) {
+    const char* page = static_cast<const char*>(base) + p * kPage;
+    int64_t offset = VerifyPage(page, p, seed);
+    if (offset < 0) continue;
+    if (wrong++ == 0 && first_error != nullptr) {
+      char text[160];
+      std::snprintf(text, sizeof(text), "page %zu (%p) differs at byte %lld", p,
+                    static_cast<const void*>(page), static_cast<long long>(offset));
+      *first_error = text;
+    }
+  }
+  return wrong;
+}
+
+int CountOpenFds() { return CountEntries("/proc/self/fd"); }
+int CountThreads() { return CountEntries("/proc/self/task"); }
+
+}  // namespace faultline::test

@@ -1,0 +1,49 @@
+// Shared helpers for faultline's tests: skipping without userfaultfd, reading what the kernel says
+// about memory (/proc/self/smaps, /proc/self/stat), and page patterns that detect any wrong byte.
+#ifndef FAULTLINE_TEST_SUPPORT_TEST_SUPPORT_H_
+#define FAULTLINE_TEST_SUPPORT_TEST_SUPPORT_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "faultline/faultline.h"
+
+namespace faultline::test {
+
+inline constexpr size_t kPage = 4096;
+
+// Exits with 77 (meson's SKIP) and a message when this process cannot open a full userfaultfd.
+void SkipUnlessUserfaultfd();
+
+// A config with `limit` bytes and the test swap directory ($FAULTLINE_TEST_SWAP_DIR, else
+// /var/tmp: a disk file system, since swap needs O_DIRECT).
+fl_config TestConfig(uint64_t limit);
+
+// Resident bytes of the mapping that starts at `start`, from /proc/self/smaps (the kernel's
+// count, independent of faultline's). -1 when there is no such mapping.
+int64_t SmapsRssOf(const void* start);
+// Process-wide figures from /proc/self/status and /proc/self/stat.
+struct ProcMemory {
+  uint64_t vsz_bytes;
+  uint64_t rss_bytes;
+  uint64_t minor_faults;
+  uint64_t major_faults;
+};
+ProcMemory ReadProcMemory();
+
+// Fills the page with words derived from (seed, page_index); Verify returns the offset of the
+// first wrong byte, or -1 when the page is exactly as filled.
+void FillPage(void* page, uint64_t page_index, uint64_t seed);
+int64_t VerifyPage(const void* page, uint64_t page_index, uint64_t seed);
+// Verifies every page of [base, base + bytes); returns the number of wrong pages and describes
+// the first one in *first_error.
+uint64_t VerifyPages(const void* base, size_t bytes, uint64_t seed, std::string* first_error);
+
+// Number of open file descriptors and threads of this process (to check nothing leaks).
+int CountOpenFds();
+int CountThreads();
+
+}  // namespace faultline::test
+
+#endif  // FAULTLINE_TEST_SUPPORT_TEST_SUPPORT_H_

@@ -120,48 +120,56 @@ TEST_CASE("writes racing eviction are never lost", "[concurrency]") {
   config.evict_batch_pages = 16;
   Runtime runtime(config);
   const size_t size = 64 * kMiB;
+  const size_t pages = size / kPage;
   void* mapped = nullptr;
   REQUIRE(fl_map(size, &mapped) == 0);
   char* base = static_cast<char*>(mapped);
   constexpr int kHotPages = 64;
-  constexpr int kIncrements = 3000;
-  std::atomic<bool> streaming{true};
-  // Two threads stream over the region to keep the evictor busy; two others keep incrementing
-  // counters on hot pages that are evicted under them again and again.
+  constexpr size_t kFirstStreamedPage = 1024;
+  // Two threads stream over the region, twice, to keep eviction busy; two others increment
+  // counters on hot pages meanwhile, which are evicted under them again and again.
+  std::atomic<size_t> streamed{0};
+  const size_t stream_target = 2 * (pages - kFirstStreamedPage);
   std::vector<std::thread> threads;
   for (int t = 0; t < 2; ++t) {
     threads.emplace_back([&, t] {
-      size_t p = t;
-      while (streaming.load(std::memory_order_relaxed)) {
-        size_t page = 1024 + (p % (size / kPage - 1024));
+      for (size_t i = t; i < stream_target; i += 2) {
+        size_t page = kFirstStreamedPage + i % (pages - kFirstStreamedPage);
         faultline::test::FillPage(base + page * kPage, page, 9);
-        p += 2;
+        streamed.fetch_add(1, std::memory_order_relaxed);
       }
     });
   }
+  uint64_t rounds[2] = {0, 0};
   std::vector<std::thread> writers;
   for (int t = 0; t < 2; ++t) {
     writers.emplace_back([&, t] {
-      for (int i = 0; i < kIncrements; ++i) {
+      while (streamed.load(std::memory_order_relaxed) < stream_target) {
         for (int h = 0; h < kHotPages; ++h) {
           auto* counter = reinterpret_cast<volatile uint64_t*>(base + h * 16 * kPage + t * 64);
           *counter = *counter + 1;
         }
+        ++rounds[t];
       }
     });
   }
-  for (auto& w : writers) w.join();
-  streaming = false;
   for (auto& t : threads) t.join();
+  for (auto& w : writers) w.join();
   for (int t = 0; t < 2; ++t) {
     for (int h = 0; h < kHotPages; ++h) {
       auto* counter = reinterpret_cast<volatile uint64_t*>(base + h * 16 * kPage + t * 64);
       INFO("thread " << t << " hot page " << h);
-      CHECK(*counter == kIncrements);
+      REQUIRE(*counter == rounds[t]);
     }
   }
+  uint64_t wrong = 0;
+  for (size_t page = kFirstStreamedPage; page < pages; ++page) {
+    wrong += faultline::test::VerifyPage(base + page * kPage, page, 9) >= 0;
+  }
+  CHECK(wrong == 0);
   fl_stats s = Stats();
   INFO("rescues " << s.faults_in_flight_rescue << " evictions " << s.evictions);
-  CHECK(s.evictions > 0);
+  CHECK(s.evictions > pages);
+  CHECK(rounds[0] > 0);
   REQUIRE(fl_unmap(mapped, size) == 0);
 }

@@ -31,7 +31,7 @@ void Evictor::Start() {
 }
 
 void Evictor::Stop() {
-  stopping_.store(true, std::memory_order_relaxed);
+  stopping_.store(true, std::memory_order_release);
   uint64_t one = 1;
   ssize_t ignored = write(wake_fd_, &one, sizeof(one));
   (void)ignored;
@@ -62,7 +62,7 @@ void Evictor::Run() noexcept {
   FL_CHECK(ring_->QueuePollIn(wake_fd_, MakeUserData(IoKind::kPollWake, 0)),
            "arming the evictor's poll");
   bool active = false;
-  while (!stopping_.load(std::memory_order_relaxed)) {
+  while (!stopping_.load(std::memory_order_acquire)) {
     if (EvictOnce(&active)) continue;
     // Take the wake-up request before looking at the counters again, so that a fault crossing
     // the watermark after this point writes the eventfd anew.

@@ -37,7 +37,7 @@ class Evictor {
   const int wake_fd_;
   std::unique_ptr<IoRing> ring_;
   IoContext ctx_;
-  // Written by Stop(), read by the loop; the eventfd write provides the wake-up.
+  // Written by Stop(), read by the loop (release/acquire); the eventfd write wakes the loop.
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 };

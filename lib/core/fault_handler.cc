@@ -1,6 +1,7 @@
 #include "core/fault_handler.h"
 
 #include <linux/userfaultfd.h>
+#include <unistd.h>
 
 #include <string>
 
@@ -32,7 +33,11 @@ void FaultHandler::Start(int number) {
 }
 
 void FaultHandler::Stop() {
-  stopping_.store(true, std::memory_order_relaxed);
+  // The flag first, then the wake-up: a thread woken before the flag is set would sleep again.
+  stopping_.store(true, std::memory_order_release);
+  uint64_t one = 1;
+  ssize_t ignored = write(stop_fd_, &one, sizeof(one));
+  (void)ignored;
   if (thread_.joinable()) thread_.join();
 }
 
@@ -74,7 +79,7 @@ void FaultHandler::Run() noexcept {
                ring_->QueuePollIn(stop_fd_, MakeUserData(IoKind::kPollWake, 0)),
            "arming the fault handler's polls");
   uint64_t last_work = MonotonicNanos();
-  while (!stopping_.load(std::memory_order_relaxed)) {
+  while (!stopping_.load(std::memory_order_acquire)) {
     if (ServeOnce()) {
       last_work = MonotonicNanos();
       continue;

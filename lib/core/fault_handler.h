@@ -25,8 +25,8 @@ class FaultHandler {
   ~FaultHandler();
 
   void Start(int number);
-  // Asks the thread to stop (with the stop eventfd already signalled) and waits for it; it
-  // finishes its in-flight I/O first.
+  // Asks the thread to stop (through the stop eventfd) and waits for it; it finishes its
+  // in-flight I/O first.
   void Stop();
 
  private:
@@ -41,7 +41,7 @@ class FaultHandler {
   const int64_t spin_ns_;
   std::unique_ptr<IoRing> ring_;
   IoContext ctx_;
-  // Written by Stop(), read by the thread's loop; relaxed suffices with the eventfd wake-up.
+  // Written by Stop(), read by the thread's loop (release/acquire: nothing else is published).
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 };

@@ -157,11 +157,6 @@ absl::Status Runtime::Start(const fl_config& c) {
 }
 
 Runtime::~Runtime() {
-  if (stop_fd_ >= 0) {
-    uint64_t one = 1;
-    ssize_t ignored = write(stop_fd_, &one, sizeof(one));
-    (void)ignored;
-  }
   for (auto& handler : handlers_) handler->Stop();
   if (evictor_) evictor_->Stop();
   for (auto& [base, region] : registry_.RemoveAll()) {

@@ -17,7 +17,7 @@ uint64_t MonotonicNanos() noexcept {
 }
 
 Pager::Pager(const PagerConfig& config, const PagerResources& resources)
-    : config_(config), r_(resources) {
+    : config_(config), r_(resources), checksums_(resources.swap->slot_count() + 1) {
   // The evictor starts above the high watermark and stops at the low one; the gap is a few
   // batches (1/32 of the limit, bounded), so that it works in bursts of whole batches while
   // faults rarely find the hard limit.
@@ -32,7 +32,6 @@ Pager::Pager(const PagerConfig& config, const PagerResources& resources)
     batch.victim.resize(config_.evict_batch_pages);
     batch.write.resize(config_.evict_batch_pages);
   }
-  checksums_.assign(r_.swap->slot_count() + 1, 0);
 }
 
 uint32_t Pager::RoomFor(uint32_t wanted) const noexcept {

@@ -31,6 +31,7 @@
 #include "kernel/io_ring.h"
 #include "swap/slot_allocator.h"
 #include "swap/swap_file.h"
+#include "util/zeroed_array.h"
 
 namespace faultline {
 
@@ -164,8 +165,9 @@ class Pager {
   uint64_t low_watermark_;
   std::vector<ReadOp> read_ops_;         // by read staging chunk
   std::vector<WriteBatch> write_batches_;  // by eviction staging chunk
-  std::vector<uint32_t> checksums_;      // by swap slot; written before the slot's write,
-                                         // read after its read (ordered by the page word)
+  // By swap slot: written before the slot's write, read after its read (ordered by the page
+  // word's release/acquire).
+  ZeroedArray<uint32_t> checksums_;
   std::atomic<bool> swap_full_logged_{false};
   std::atomic<bool> overshoot_logged_{false};
   // Set when a thread has asked the evictor to run and it has not yet picked the request up;

@@ -1,0 +1,53 @@
+// The kernel's own swap as faultline's peer: a swap file in the same directory as faultline's, and
+// a cgroup v1 memory group that holds a forked child to the same limit while it runs the same
+// out-of-core phases on a plain anonymous mapping.
+//
+// Everything created here is removed on every path: by Teardown() (also run by the destructor and
+// after every failed setup step) and by the SIGINT/SIGTERM/SIGHUP handlers, which kill the child,
+// swapoff, unlink the swap file and rmdir the cgroup before the process dies. SIGKILL cannot be
+// caught: after one, the names printed at setup tell what to remove by hand.
+#ifndef FAULTLINE_BENCH_KERNEL_SWAP_H_
+#define FAULTLINE_BENCH_KERNEL_SWAP_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "workloads.h"
+
+namespace faultline_bench {
+
+// Installs the cleanup handlers for SIGINT, SIGTERM and SIGHUP. Call once, early in main().
+void InstallCleanupHandlers();
+
+// One line describing the kernel's swap configuration that matters to the comparison
+// (vm.page-cluster, zswap).
+std::string KernelSwapSettings();
+
+class KernelSwapPeer {
+ public:
+  KernelSwapPeer() = default;
+  ~KernelSwapPeer() { Teardown(); }
+  KernelSwapPeer(const KernelSwapPeer&) = delete;
+  KernelSwapPeer& operator=(const KernelSwapPeer&) = delete;
+
+  // Creates, formats and enables a swap file of `swap_bytes` in `swap_dir`, and creates a memory
+  // cgroup limited to `limit_bytes` (swappiness 60) under this process's own memory cgroup. On
+  // failure returns false with the reason in *why and leaves nothing behind. Only one peer may be
+  // set up at a time.
+  bool Setup(const std::string& swap_dir, uint64_t swap_bytes, uint64_t limit_bytes,
+             std::string* why);
+
+  // Forks a child that joins the cgroup, maps `region_bytes` of anonymous memory and runs
+  // WritePages, ReadSequential and ReadInOrder(ShuffledPages) on it; their results come back
+  // through a pipe into phases[0..2]. REQUIRES: Setup() succeeded.
+  bool RunOutOfCore(size_t region_bytes, PhaseResult phases[3], std::string* why);
+
+  // Kills a child still running, disables and removes the swap file, removes the cgroup.
+  // Idempotent. A step that fails is reported on stderr with what is left to remove.
+  void Teardown();
+};
+
+}  // namespace faultline_bench
+
+#endif  // FAULTLINE_BENCH_KERNEL_SWAP_H_

@@ -143,7 +143,7 @@ void Table::PrintJson(FILE* out) const {
     std::fprintf(out, "%s\n    {", r == 0 ? "" : ",");
     for (size_t c = 0; c < columns_.size(); ++c) {
       const Cell& cell = rows_[r][c];
-      std::string value = cell.kind == Cell::Kind::kText     ? JsonString(cell.text)
+      std::string value = cell.kind == Cell::Kind::kText      ? JsonString(cell.text)
                           : cell.kind == Cell::Kind::kMissing ? "null"
                                                               : cell.text;
       std::fprintf(out, "%s%s: %s", c == 0 ? "" : ", ", JsonString(columns_[c].key).c_str(),

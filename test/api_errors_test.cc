@@ -1,13 +1,12 @@
 // Bad input and missing permissions: each gives a clear error, changes nothing and leaves nothing
 // half-initialised (no file descriptor, thread or file left behind; a valid fl_init works after).
-#include <catch2/catch.hpp>
-
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -118,10 +117,10 @@ TEST_CASE("bad map and unmap requests change nothing", "[errors]") {
   REQUIRE(fl_map(16 * kMiB, &p) == 0);
   char* base = static_cast<char*>(p);
   memset(base, 7, 16 * kMiB);
-  CHECK(fl_unmap(base, 8 * kMiB) == -EINVAL);            // part of a region
-  CHECK(fl_unmap(base + 4096, 16 * kMiB) == -EINVAL);    // not its start
-  CHECK(fl_unmap(base + 1, 16 * kMiB) == -EINVAL);       // unaligned
-  CHECK(fl_unmap(&config, 4096) == -EINVAL);             // not managed at all
+  CHECK(fl_unmap(base, 8 * kMiB) == -EINVAL);          // part of a region
+  CHECK(fl_unmap(base + 4096, 16 * kMiB) == -EINVAL);  // not its start
+  CHECK(fl_unmap(base + 1, 16 * kMiB) == -EINVAL);     // unaligned
+  CHECK(fl_unmap(&config, 4096) == -EINVAL);           // not managed at all
   fl_stats s;
   REQUIRE(fl_get_stats(&s) == 0);
   CHECK(s.regions == 1);

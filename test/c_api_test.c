@@ -6,13 +6,13 @@
 
 #include "faultline/faultline.h"
 
-#define CHECK(cond)                                                  \
-  do {                                                               \
-    if (!(cond)) {                                                   \
-      fprintf(stderr, "%s:%d: CHECK failed: %s (last error: %s)\n", \
-              __FILE__, __LINE__, #cond, fl_last_error());           \
-      return 1;                                                      \
-    }                                                                \
+#define CHECK(cond)                                                                            \
+  do {                                                                                         \
+    if (!(cond)) {                                                                             \
+      fprintf(stderr, "%s:%d: CHECK failed: %s (last error: %s)\n", __FILE__, __LINE__, #cond, \
+              fl_last_error());                                                                \
+      return 1;                                                                                \
+    }                                                                                          \
   } while (0)
 
 int main(void) {

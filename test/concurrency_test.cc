@@ -1,9 +1,8 @@
 // Several threads faulting at once on the same pages while eviction runs, every byte verified.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
 #include <atomic>
 #include <barrier>
+#include <catch2/catch.hpp>
 #include <cstring>
 #include <numeric>
 #include <random>

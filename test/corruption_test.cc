@@ -1,12 +1,11 @@
 // A swap slot that no longer holds what was written must surface as SIGBUS on that page (and a
 // log line), never as wrong data or zeros.
-#include <catch2/catch.hpp>
-
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -32,7 +31,8 @@ void OnSigbus(int, siginfo_t* info, void*) {
 
 // Reads one byte of the page; returns true if that raised SIGBUS.
 bool ReadRaisesSigbus(const volatile char* page) {
-  struct sigaction action {}, previous{};
+  struct sigaction action {
+  }, previous{};
   action.sa_sigaction = OnSigbus;
   action.sa_flags = SA_SIGINFO;
   sigaction(SIGBUS, &action, &previous);

@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
-
 #include "core/latency_histogram.h"
+
+#include <catch2/catch.hpp>
 
 using faultline::LatencyHistogram;
 

@@ -1,14 +1,13 @@
 // The page-state machine: transitions, counting invariant and locking (page_state.h).
-#include <catch2/catch.hpp>
+#include "core/page_table.h"
 
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <csignal>
 #include <thread>
 #include <vector>
-
-#include "core/page_table.h"
 
 using faultline::PageCounters;
 using faultline::PageState;

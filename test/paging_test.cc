@@ -1,11 +1,10 @@
 // Demand paging, swap and eviction through the C API, under limits far below the working set.
 // Every byte written is verified; resident memory is measured by the kernel (/proc/self/smaps),
 // not only by faultline's counters.
-#include <catch2/catch.hpp>
-
 #include <unistd.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cstring>
 #include <numeric>
 #include <random>

@@ -2,7 +2,8 @@
  * faultline: a user-space virtual memory manager on the real MMU (userfaultfd).
  *
  * Conventions of this header:
- *  1. Every function that can fail returns 0 on success or a negative errno value (-EINVAL, -ENOMEM,
+ *  1. Every function that can fail returns 0 on success or a negative errno value (-EINVAL,
+ * -ENOMEM,
  *     ...). fl_strerror() turns such a value into text; fl_last_error() gives the calling thread's
  *     last failure with its context ("swap directory /x: No such file or directory").
  *  2. One runtime per process. fl_init() starts it, fl_shutdown() stops it; a later fl_init() in
@@ -76,30 +77,30 @@ typedef struct fl_stats {
   uint64_t page_size;
   uint64_t memory_limit;
   uint64_t regions;
-  uint64_t managed_pages;   /* pages of all mapped regions */
-  uint64_t resident_pages;  /* mapped in memory, including pages being loaded */
-  uint64_t swapped_pages;   /* held only in the swap file, including pages being written */
-  uint64_t empty_pages;     /* never touched (or dropped while all zero): read as zero */
-  uint64_t poisoned_pages;  /* unrecoverable (I/O error or checksum mismatch): SIGBUS on access */
+  uint64_t managed_pages;  /* pages of all mapped regions */
+  uint64_t resident_pages; /* mapped in memory, including pages being loaded */
+  uint64_t swapped_pages;  /* held only in the swap file, including pages being written */
+  uint64_t empty_pages;    /* never touched (or dropped while all zero): read as zero */
+  uint64_t poisoned_pages; /* unrecoverable (I/O error or checksum mismatch): SIGBUS on access */
   uint64_t faults_zero_fill;
   uint64_t faults_swap_in;
   uint64_t faults_write_protect;
-  uint64_t faults_in_flight_rescue;   /* faults served from a page being evicted */
-  uint64_t pages_fault_around;        /* extra pages zero-filled by fault-around */
-  uint64_t pages_readahead;           /* extra pages read by swap readahead */
-  uint64_t evictions;                 /* pages taken out of memory */
-  uint64_t evictions_clean;           /* ... of which dropped without I/O (valid slot) */
-  uint64_t evictions_zero;            /* ... of which all zero (never written) */
-  uint64_t direct_reclaims;           /* faults that had to reclaim before being served */
+  uint64_t faults_in_flight_rescue; /* faults served from a page being evicted */
+  uint64_t pages_fault_around;      /* extra pages zero-filled by fault-around */
+  uint64_t pages_readahead;         /* extra pages read by swap readahead */
+  uint64_t evictions;               /* pages taken out of memory */
+  uint64_t evictions_clean;         /* ... of which dropped without I/O (valid slot) */
+  uint64_t evictions_zero;          /* ... of which all zero (never written) */
+  uint64_t direct_reclaims;         /* faults that had to reclaim before being served */
   uint64_t bytes_read;
   uint64_t bytes_written;
   uint64_t swap_slots_used;
   uint64_t swap_slots_total;
-  uint64_t swap_full_events;          /* evictions refused because the swap file is full */
-  uint64_t limit_overshoot_pages;     /* most pages ever resident above the limit */
+  uint64_t swap_full_events;      /* evictions refused because the swap file is full */
+  uint64_t limit_overshoot_pages; /* most pages ever resident above the limit */
   uint64_t io_errors;
   uint64_t checksum_errors;
-  uint64_t fault_latency_p50_ns;      /* handler service time: message read to page mapped */
+  uint64_t fault_latency_p50_ns; /* handler service time: message read to page mapped */
   uint64_t fault_latency_p99_ns;
   uint64_t fault_latency_max_ns;
   uint64_t reserved[8];

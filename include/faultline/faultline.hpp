@@ -34,15 +34,39 @@ inline void ThrowIfError(int rc) {
 class Config {
  public:
   Config() { fl_config_init(&config_); }
-  Config& memory_limit(uint64_t bytes) { config_.memory_limit = bytes; return *this; }
+  Config& memory_limit(uint64_t bytes) {
+    config_.memory_limit = bytes;
+    return *this;
+  }
   // The string must outlive the Runtime's construction.
-  Config& swap_path(const char* path) { config_.swap_path = path; return *this; }
-  Config& max_swap(uint64_t bytes) { config_.max_swap = bytes; return *this; }
-  Config& fault_threads(uint32_t n) { config_.fault_threads = n; return *this; }
-  Config& evict_batch_pages(uint32_t n) { config_.evict_batch_pages = n; return *this; }
-  Config& fault_around_pages(uint32_t n) { config_.fault_around_pages = n; return *this; }
-  Config& spin_us(int32_t us) { config_.spin_us = us; return *this; }
-  Config& log_level(int32_t level) { config_.log_level = level; return *this; }
+  Config& swap_path(const char* path) {
+    config_.swap_path = path;
+    return *this;
+  }
+  Config& max_swap(uint64_t bytes) {
+    config_.max_swap = bytes;
+    return *this;
+  }
+  Config& fault_threads(uint32_t n) {
+    config_.fault_threads = n;
+    return *this;
+  }
+  Config& evict_batch_pages(uint32_t n) {
+    config_.evict_batch_pages = n;
+    return *this;
+  }
+  Config& fault_around_pages(uint32_t n) {
+    config_.fault_around_pages = n;
+    return *this;
+  }
+  Config& spin_us(int32_t us) {
+    config_.spin_us = us;
+    return *this;
+  }
+  Config& log_level(int32_t level) {
+    config_.log_level = level;
+    return *this;
+  }
   const fl_config& get() const { return config_; }
 
  private:

@@ -41,7 +41,6 @@ void FaultHandler::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-
 bool FaultHandler::ServeOnce() noexcept {
   uffd_msg messages[kMessagesPerRead];
   IoCompletion completions[kCompletionsPerPop];

@@ -60,9 +60,8 @@ PageWord PageTable::Lock(uint64_t index) noexcept {
 bool PageTable::TryLock(uint64_t index, PageWord* word) noexcept {
   uint64_t raw = words_[index].load(std::memory_order_relaxed);
   if (raw & PageWord::kLocked) return false;
-  if (!words_[index].compare_exchange_strong(raw, raw | PageWord::kLocked,
-                                             std::memory_order_acquire,
-                                             std::memory_order_relaxed)) {
+  if (!words_[index].compare_exchange_strong(
+          raw, raw | PageWord::kLocked, std::memory_order_acquire, std::memory_order_relaxed)) {
     return false;
   }
   *word = PageWord(raw);

@@ -66,8 +66,8 @@ void Pager::EnsureRoom(IoContext& ctx, const RegionRegistry::Reader& regions,
     }
     uint32_t want = static_cast<uint32_t>(std::min<int64_t>(over, config_.evict_batch_pages));
     bool staging_busy = false;
-    if (ReclaimBatch(ctx, regions, std::max(want, config_.evict_batch_pages / 4),
-                     &staging_busy) > 0) {
+    if (ReclaimBatch(ctx, regions, std::max(want, config_.evict_batch_pages / 4), &staging_busy) >
+        0) {
       continue;
     }
     if (WaitForOwnIo(ctx, regions)) continue;

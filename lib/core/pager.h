@@ -163,7 +163,7 @@ class Pager {
   const PagerResources r_;
   uint64_t high_watermark_;
   uint64_t low_watermark_;
-  std::vector<ReadOp> read_ops_;         // by read staging chunk
+  std::vector<ReadOp> read_ops_;           // by read staging chunk
   std::vector<WriteBatch> write_batches_;  // by eviction staging chunk
   // By swap slot: written before the slot's write, read after its read (ordered by the page
   // word's release/acquire).

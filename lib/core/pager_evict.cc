@@ -75,8 +75,9 @@ uint32_t Pager::ReclaimBatch(IoContext& ctx, const RegionRegistry::Reader& regio
     uint32_t p = first;
     while (p < end) {
       size_t done = 0;
-      int rc = uffd::Move(r_.staging_uffd, staged(p), victims[p].region->PageAddress(victims[p].index),
-                          size_t{end - p} << kPageShift, &done);
+      int rc =
+          uffd::Move(r_.staging_uffd, staged(p), victims[p].region->PageAddress(victims[p].index),
+                     size_t{end - p} << kPageShift, &done);
       uint32_t pages = static_cast<uint32_t>(done >> kPageShift);
       std::fill_n(moved + p, pages, true);
       p += pages;
@@ -189,9 +190,8 @@ void Pager::FinishWrite(const RegionRegistry::Reader& regions, int chunk, uint32
     r_.stats->bytes_written.Add(static_cast<uint64_t>(result));
   } else {
     r_.stats->io_errors.Add();
-    Log().error("swap write of {} pages to {} failed ({}): the pages stay in memory",
-                run.count, r_.swap->description(),
-                result < 0 ? strerror(-result) : "short write");
+    Log().error("swap write of {} pages to {} failed ({}): the pages stay in memory", run.count,
+                r_.swap->description(), result < 0 ? strerror(-result) : "short write");
   }
   for (uint32_t p = run.first; p < run.first + run.count; ++p) {
     const EvictVictim& victim = batch.victim[p];

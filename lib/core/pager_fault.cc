@@ -155,8 +155,8 @@ void Pager::HandleWriteProtect(Region& region, uint64_t index, uint64_t start_ns
 }
 
 void Pager::ZeroFill(Region& region, uint64_t index, PageWord word, uint64_t start_ns) noexcept {
-  uint32_t window = RoomFor(region.zero_fill_window.Next(
-      index, std::min(config_.fault_around_pages, kMaxPagesPerFault)));
+  uint32_t window = RoomFor(
+      region.zero_fill_window.Next(index, std::min(config_.fault_around_pages, kMaxPagesPerFault)));
   PageWord words[kMaxPagesPerFault];
   words[0] = word;
   uint32_t count = 1;
@@ -222,8 +222,8 @@ void Pager::StartSwapIn(IoContext& ctx, Region& region, uint64_t index, PageWord
   read_ops_[chunk] = ReadOp{region.id, index, count, slot, index, write, start_ns};
   char* buffer = r_.read_staging->ChunkAddress(chunk);
   uint64_t user_data = MakeUserData(IoKind::kRead, static_cast<uint64_t>(chunk));
-  while (!ctx.ring->QueueRead(r_.swap->fd(), buffer, count << kPageShift,
-                              r_.swap->SlotOffset(slot), user_data)) {
+  while (!ctx.ring->QueueRead(r_.swap->fd(), buffer, count << kPageShift, r_.swap->SlotOffset(slot),
+                              user_data)) {
     ctx.ring->Submit();
   }
   int rc = ctx.ring->Submit();
@@ -250,7 +250,8 @@ void Pager::FinishRead(const RegionRegistry::Reader& regions, int chunk, int32_t
                                checksums_[op.first_slot + i];
       if (good) continue;
       InstallLoaded(*region, op, buffer, run_start, i - run_start);
-      PoisonLoaded(*region, op, i, io_ok ? "checksum mismatch" : strerror(result < 0 ? -result : EIO));
+      PoisonLoaded(*region, op, i,
+                   io_ok ? "checksum mismatch" : strerror(result < 0 ? -result : EIO));
       if (io_ok) r_.stats->checksum_errors.Add();
       run_start = i + 1;
     }
@@ -265,18 +266,17 @@ void Pager::InstallLoaded(Region& region, const ReadOp& op, const char* staging,
   PageWord words[kMaxPagesPerFault];
   for (uint32_t i = 0; i < count; ++i) {
     words[i] = region.pages.Lock(op.first_index + from + i);
-    FL_CHECK(words[i].state() == PageState::kLoading &&
-                 words[i].payload() == op.first_slot + from + i,
-             "page changed while its read was in flight");
+    FL_CHECK(
+        words[i].state() == PageState::kLoading && words[i].payload() == op.first_slot + from + i,
+        "page changed while its read was in flight");
   }
   // Pages are installed write-protected (clean: the slot keeps a valid copy), except the page of
   // a write fault, which is dirty at once and gets no write-protect fault on top.
   uint32_t end = from + count;
   bool fault_in_run =
       op.fault_index >= op.first_index + from && op.fault_index < op.first_index + end;
-  uint32_t dirty_at = fault_in_run && op.write_fault
-                          ? static_cast<uint32_t>(op.fault_index - op.first_index)
-                          : end;
+  uint32_t dirty_at =
+      fault_in_run && op.write_fault ? static_cast<uint32_t>(op.fault_index - op.first_index) : end;
   auto install = [&](uint32_t first, uint32_t n, bool clean) {
     if (n == 0) return;
     CopyIn(r_.uffd, region.PageAddress(op.first_index + first),
@@ -311,8 +311,7 @@ void Pager::PoisonLoaded(Region& region, const ReadOp& op, uint32_t position,
   Log().error(
       "page {} (region {:#x}, page {}) could not be read back from swap slot {} of {}: {}; its "
       "contents are lost and any access to it raises SIGBUS",
-      static_cast<void*>(address), region.base, index, word.payload(), r_.swap->description(),
-      why);
+      static_cast<void*>(address), region.base, index, word.payload(), r_.swap->description(), why);
   r_.slots->Free(word.payload());
   region.pages.Transition(index, word, word.With(PageState::kPoisoned, 0));
 }

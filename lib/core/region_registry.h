@@ -56,7 +56,9 @@ struct Region {
   char* PageAddress(uint64_t index) const {
     return reinterpret_cast<char*>(base + (index << kPageShift));
   }
-  bool Contains(uintptr_t addr) const { return addr >= base && addr < base + (pages.size() << kPageShift); }
+  bool Contains(uintptr_t addr) const {
+    return addr >= base && addr < base + (pages.size() << kPageShift);
+  }
 
   const RegionId id;
   const uintptr_t base;

@@ -34,13 +34,12 @@ absl::StatusOr<fl_config> Normalize(fl_config c) {
   }
   if (c.fault_threads == 0) c.fault_threads = 1;
   if (c.fault_threads > kMaxFaultThreads) {
-    return Invalid(absl::StrFormat("fault_threads %u is above %u", c.fault_threads,
-                                   kMaxFaultThreads));
+    return Invalid(
+        absl::StrFormat("fault_threads %u is above %u", c.fault_threads, kMaxFaultThreads));
   }
   if (c.evict_batch_pages == 0) c.evict_batch_pages = 64;
   if (c.fault_around_pages == 0) c.fault_around_pages = 64;
-  if (c.evict_batch_pages > kMaxPagesPerOperation ||
-      c.fault_around_pages > kMaxPagesPerOperation) {
+  if (c.evict_batch_pages > kMaxPagesPerOperation || c.fault_around_pages > kMaxPagesPerOperation) {
     return Invalid(absl::StrFormat("evict_batch_pages and fault_around_pages must be <= %u",
                                    kMaxPagesPerOperation));
   }
@@ -100,8 +99,8 @@ absl::Status Runtime::Start(const fl_config& c) {
   evictor_wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (stop_fd_ < 0 || evictor_wake_fd_ < 0) return ErrnoError(errno, "eventfd");
 
-  absl::StatusOr<std::unique_ptr<SwapFile>> swap = SwapFile::Open(SwapPath(c), c.max_swap,
-                                                                  kPageSize);
+  absl::StatusOr<std::unique_ptr<SwapFile>> swap =
+      SwapFile::Open(SwapPath(c), c.max_swap, kPageSize);
   if (!swap.ok()) return swap.status();
   swap_ = std::move(*swap);
   uint32_t streams = c.fault_threads + 1;
@@ -119,9 +118,9 @@ absl::Status Runtime::Start(const fl_config& c) {
     (void)*static_cast<volatile const char*>(static_cast<char*>(zero_source_) + offset);
   }
 
-  absl::StatusOr<std::unique_ptr<StagingArea>> evict_staging = StagingArea::Create(
-      StagingArea::Kind::kEvictionTarget, 8 + 2 * c.fault_threads, c.evict_batch_pages,
-      staging_uffd_);
+  absl::StatusOr<std::unique_ptr<StagingArea>> evict_staging =
+      StagingArea::Create(StagingArea::Kind::kEvictionTarget, 8 + 2 * c.fault_threads,
+                          c.evict_batch_pages, staging_uffd_);
   if (!evict_staging.ok()) return evict_staging.status();
   evict_staging_ = std::move(*evict_staging);
   absl::StatusOr<std::unique_ptr<StagingArea>> read_staging = StagingArea::Create(
@@ -130,10 +129,17 @@ absl::Status Runtime::Start(const fl_config& c) {
   read_staging_ = std::move(*read_staging);
 
   PagerConfig pager_config{c.memory_limit / kPageSize, c.evict_batch_pages, c.fault_around_pages};
-  PagerResources resources{uffd_,           staging_uffd_,          swap_.get(),
-                           slots_.get(),    &registry_,             &policy_,
-                           &counters_,      &stats_,                evict_staging_.get(),
-                           read_staging_.get(), static_cast<const char*>(zero_source_),
+  PagerResources resources{uffd_,
+                           staging_uffd_,
+                           swap_.get(),
+                           slots_.get(),
+                           &registry_,
+                           &policy_,
+                           &counters_,
+                           &stats_,
+                           evict_staging_.get(),
+                           read_staging_.get(),
+                           static_cast<const char*>(zero_source_),
                            evictor_wake_fd_};
   pager_ = std::make_unique<Pager>(pager_config, resources);
 
@@ -178,9 +184,9 @@ Runtime::~Runtime() {
 
 absl::StatusOr<void*> Runtime::Map(size_t length) {
   if (length == 0 || length % kPageSize != 0) {
-    return ErrnoError(EINVAL, "fl_map",
-                      absl::StrFormat("length %u is not a positive multiple of %u", length,
-                                      kPageSize));
+    return ErrnoError(
+        EINVAL, "fl_map",
+        absl::StrFormat("length %u is not a positive multiple of %u", length, kPageSize));
   }
   void* address = mmap(nullptr, length, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -212,9 +218,9 @@ absl::Status Runtime::Unmap(void* address, size_t length) {
   }
   std::unique_ptr<Region> region = registry_.Remove(base, length / kPageSize);
   if (region == nullptr) {
-    return ErrnoError(EINVAL, "fl_unmap",
-                      absl::StrFormat("[%p, +%u) is not a region returned by fl_map", address,
-                                      length));
+    return ErrnoError(
+        EINVAL, "fl_unmap",
+        absl::StrFormat("[%p, +%u) is not a region returned by fl_map", address, length));
   }
   pager_->ReleaseRegionSlots(*region);
   uffd::Unregister(uffd_, address, length);
@@ -264,8 +270,8 @@ absl::StatusOr<Runtime::PageInfo> Runtime::InspectPage(const void* address) cons
   if (region == nullptr) return ErrnoError(EINVAL, "InspectPage", "address is not managed");
   PageWord word =
       region->pages.Peek((reinterpret_cast<uintptr_t>(address) - region->base) >> kPageShift);
-  bool has_slot = word.state() == PageState::kSwapped || word.state() == PageState::kLoading ||
-                  word.clean();
+  bool has_slot =
+      word.state() == PageState::kSwapped || word.state() == PageState::kLoading || word.clean();
   return PageInfo{word.state(), has_slot ? word.payload() : kNoSlot};
 }
 

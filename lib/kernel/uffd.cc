@@ -61,9 +61,9 @@ absl::StatusOr<int> Open(uint64_t features) {
   }
   if ((api.features & features) != features) {
     close(fd);
-    return ErrnoError(ENOSYS, "userfaultfd",
-                      absl::StrFormat("kernel offers features %#x, faultline needs %#x",
-                                      api.features, features));
+    return ErrnoError(
+        ENOSYS, "userfaultfd",
+        absl::StrFormat("kernel offers features %#x, faultline needs %#x", api.features, features));
   }
   return fd;
 }

@@ -1,5 +1,6 @@
 // userfaultfd ABI newer than the 6.1 kernel headers of Debian 12 (values from KERNEL.md, checked
-// against the 6.18 kernel of the project's machines). One place, so the rest of the code uses names.
+// against the 6.18 kernel of the project's machines). One place, so the rest of the code uses
+// names.
 #ifndef FAULTLINE_LIB_KERNEL_UFFD_ABI_H_
 #define FAULTLINE_LIB_KERNEL_UFFD_ABI_H_
 

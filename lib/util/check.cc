@@ -12,9 +12,9 @@ void CheckFailed(const char* file, int line, const char* condition, const char* 
   int n = std::snprintf(buffer, sizeof(buffer), "faultline: check failed at %s:%d: %s (%s)\n", file,
                         line, condition, message);
   if (n > 0) {
-    ssize_t ignored = write(STDERR_FILENO, buffer, static_cast<size_t>(n) < sizeof(buffer)
-                                                       ? static_cast<size_t>(n)
-                                                       : sizeof(buffer) - 1);
+    ssize_t ignored = write(
+        STDERR_FILENO, buffer,
+        static_cast<size_t>(n) < sizeof(buffer) ? static_cast<size_t>(n) : sizeof(buffer) - 1);
     (void)ignored;
   }
   std::abort();

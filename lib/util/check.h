@@ -9,11 +9,11 @@ namespace faultline {
                               const char* message) noexcept;
 }  // namespace faultline
 
-#define FL_CHECK(cond, msg)                                                      \
-  do {                                                                           \
-    if (__builtin_expect(!(cond), 0)) {                                          \
-      ::faultline::CheckFailed(__FILE__, __LINE__, #cond, (msg));                \
-    }                                                                            \
+#define FL_CHECK(cond, msg)                                       \
+  do {                                                            \
+    if (__builtin_expect(!(cond), 0)) {                           \
+      ::faultline::CheckFailed(__FILE__, __LINE__, #cond, (msg)); \
+    }                                                             \
   } while (0)
 
 #endif  // FAULTLINE_LIB_UTIL_CHECK_H_

@@ -3,9 +3,8 @@
 #ifndef FAULTLINE_LIB_UTIL_STATUS_H_
 #define FAULTLINE_LIB_UTIL_STATUS_H_
 
-#include "absl/strings/string_view.h"
-
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace faultline {
 

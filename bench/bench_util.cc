@@ -93,28 +93,30 @@ Cell Num(double value, int precision) {
 
 void Table::PrintText(FILE* out) const {
   std::fprintf(out, "\n== %s ==\n", title_.c_str());
+  // A column is left-aligned, header included, when its cells are text.
   std::vector<size_t> width(columns_.size());
+  std::vector<bool> left(columns_.size(), false);
   for (size_t c = 0; c < columns_.size(); ++c) {
     width[c] = columns_[c].label.size();
     for (const auto& row : rows_) {
       width[c] = std::max(width[c], row[c].kind == Cell::Kind::kMissing ? 1 : row[c].text.size());
+      left[c] = left[c] || row[c].kind == Cell::Kind::kText;
     }
   }
-  auto print_row = [&](auto text_of, auto left_of) {
+  auto print_row = [&](auto text_of) {
     std::string line;
     for (size_t c = 0; c < columns_.size(); ++c) {
       std::string text = text_of(c);
       std::string pad(width[c] - text.size(), ' ');
       line += c == 0 ? "" : "  ";
-      line += left_of(c) ? text + pad : pad + text;
+      line += left[c] ? text + pad : pad + text;
     }
     while (!line.empty() && line.back() == ' ') line.pop_back();
     std::fprintf(out, "%s\n", line.c_str());
   };
-  print_row([&](size_t c) { return columns_[c].label; }, [](size_t c) { return c == 0; });
+  print_row([&](size_t c) { return columns_[c].label; });
   for (const auto& row : rows_) {
-    print_row([&](size_t c) { return row[c].kind == Cell::Kind::kMissing ? "-" : row[c].text; },
-              [&](size_t c) { return row[c].kind == Cell::Kind::kText; });
+    print_row([&](size_t c) { return row[c].kind == Cell::Kind::kMissing ? "-" : row[c].text; });
   }
   for (const auto& note : notes_) std::fprintf(out, "  note: %s\n", note.c_str());
 }

@@ -264,6 +264,7 @@ Table RunFirstTouch(const Options& options, const Sizes& sizes, Table* skipped, 
 struct OutOfCore {
   bool ran = false;
   PhaseResult phases[3];
+  uint64_t limit_overshoot_pages = kNoValue;  // faultline only, over all three phases
 };
 
 // Section 3, first half: faultline with its defaults at the limit.
@@ -290,6 +291,7 @@ OutOfCore RunFaultlineOutOfCore(const Options& options, const Sizes& sizes, Tabl
   SetFaultlineCounters(before, after_write, &result.phases[0]);
   SetFaultlineCounters(after_write, after_read, &result.phases[1]);
   SetFaultlineCounters(after_read, after_random, &result.phases[2]);
+  result.limit_overshoot_pages = after_random.limit_overshoot_pages;
   result.ran = true;
   return result;
 }
@@ -308,7 +310,9 @@ Table RunSweep(const Options& options, const Sizes& sizes, Table* skipped) {
                {"evictions", "evictions"},
                {"swap_ins", "swap-ins"},
                {"readahead_pages", "readahead"},
-               {"mib_read", "MiB read"}});
+               {"mib_read", "MiB read"},
+               {"direct_reclaims", "direct reclaims"},
+               {"limit_overshoot_pages", "overshoot pages"}});
   for (uint32_t batch : kEvictBatches) {
     for (uint32_t threads : kThreadCounts) {
       Progress("3/4 sweep: evict_batch_pages %u, fault_threads %u", batch, threads);
@@ -331,12 +335,13 @@ Table RunSweep(const Options& options, const Sizes& sizes, Table* skipped) {
       fl_stats after = region.Stats();
       SetFaultlineCounters(before, middle, &write);
       SetFaultlineCounters(middle, after, &read);
-      table.AddRow({Int(batch), Int(threads),
-                    Num(GiBPerSecond(sizes.sweep_bytes, write.seconds), 3),
-                    Num(GiBPerSecond(sizes.sweep_bytes, read.seconds), 3),
-                    Int(write.verify_errors + read.verify_errors), Int(ToMiB(write.bytes_written)),
-                    Int(write.evictions + read.evictions), Int(read.swap_ins),
-                    Int(read.readahead_pages), Int(ToMiB(read.bytes_read))});
+      table.AddRow(
+          {Int(batch), Int(threads), Num(GiBPerSecond(sizes.sweep_bytes, write.seconds), 3),
+           Num(GiBPerSecond(sizes.sweep_bytes, read.seconds), 3),
+           Int(write.verify_errors + read.verify_errors), Int(ToMiB(write.bytes_written)),
+           Int(write.evictions + read.evictions), Int(read.swap_ins), Int(read.readahead_pages),
+           Int(ToMiB(read.bytes_read)), Int(write.direct_reclaims + read.direct_reclaims),
+           Int(after.limit_overshoot_pages)});
     }
   }
   table.AddNote("fault_around_pages 64 (default): also the swap readahead window.");
@@ -376,7 +381,8 @@ Table OutOfCoreTable(const Sizes& sizes, const OutOfCore& faultline, const OutOf
                {"mib_read", "MiB read"},
                {"mib_written", "MiB written"},
                {"evictions", "evictions"},
-               {"evictions_clean", "evict clean"}});
+               {"evictions_clean", "evict clean"},
+               {"direct_reclaims", "direct reclaims"}});
   auto add = [&](const char* mode, const OutOfCore& side, const OutOfCore& other) {
     if (!side.ran) return;
     for (int i = 0; i < 3; ++i) {
@@ -390,12 +396,16 @@ Table OutOfCoreTable(const Sizes& sizes, const OutOfCore& faultline, const OutOf
                     Num(p.seconds > 0 ? bytes / kGiB / p.seconds : NAN, 3), Num(rate, 0),
                     Num(rate / other_rate, 2), Int(p.verify_errors), Int(p.swap_ins),
                     Int(p.readahead_pages), Int(ToMiB(p.bytes_read)), Int(ToMiB(p.bytes_written)),
-                    Int(p.evictions), Int(p.evictions_clean)});
+                    Int(p.evictions), Int(p.evictions_clean), Int(p.direct_reclaims)});
     }
   };
   add("faultline", faultline, kernel);
   OutOfCore none;
   add("kernel swap", kernel, none);
+  if (faultline.ran) {
+    table.AddNote("faultline limit_overshoot_pages (most pages ever resident above the limit): " +
+                  std::to_string(faultline.limit_overshoot_pages));
+  }
   table.AddNote(
       "re-reads read one word per page and check it. Kernel counters: swap-ins = major "
       "faults of the child; readahead = pswpin - major faults; MiB read/written = "

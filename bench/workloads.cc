@@ -161,6 +161,7 @@ void SetFaultlineCounters(const fl_stats& before, const fl_stats& after, PhaseRe
   phase->bytes_written = after.bytes_written - before.bytes_written;
   phase->evictions = after.evictions - before.evictions;
   phase->evictions_clean = after.evictions_clean - before.evictions_clean;
+  phase->direct_reclaims = after.direct_reclaims - before.direct_reclaims;
 }
 
 }  // namespace faultline_bench

@@ -78,6 +78,7 @@ struct PhaseResult {
   uint64_t bytes_written = kNoValue;
   uint64_t evictions = kNoValue;  // faultline evictions; kernel pages reclaimed (system-wide)
   uint64_t evictions_clean = kNoValue;
+  uint64_t direct_reclaims = kNoValue;  // faultline only: faults that had to evict first
 };
 
 // Fills every word of every page with PagePattern(page).

@@ -117,7 +117,9 @@ TEST_CASE("a swap file cut short gives SIGBUS, not zeros", "[corruption]") {
   CHECK(ReadRaisesSigbus(base));
   fl_stats s;
   REQUIRE(fl_get_stats(&s) == 0);
-  CHECK(s.io_errors >= 1);
+  // A short read is an I/O error; if later evictions extended the file again, the slot reads as
+  // a hole of zeros and fails its checksum instead. Either way: SIGBUS, never zeros.
+  CHECK(s.io_errors + s.checksum_errors >= 1);
   CHECK(s.poisoned_pages >= 1);
   REQUIRE(fl_unmap(mapped, size) == 0);
 }

@@ -18,22 +18,15 @@ namespace {
 
 constexpr size_t kMiB = size_t{1} << 20;
 
-struct Runtime {
-  explicit Runtime(fl_config config) { REQUIRE(fl_init(&config) == 0); }
-  ~Runtime() { fl_shutdown(); }
-};
-
-fl_stats Stats() {
-  fl_stats s;
-  REQUIRE(fl_get_stats(&s) == 0);
-  return s;
-}
-
 uint64_t Stamp(int thread, int round, size_t page, size_t word) {
   return (uint64_t(thread) << 56) ^ (uint64_t(round) << 48) ^ (page * 131 + word * 7 + 1);
 }
 
 }  // namespace
+
+using faultline::test::Map;
+using faultline::test::Stats;
+using Runtime = faultline::test::ScopedRuntime;
 
 TEST_CASE("4 threads write and verify overlapping pages under eviction", "[concurrency]") {
   faultline::test::SkipUnlessUserfaultfd();
@@ -43,8 +36,7 @@ TEST_CASE("4 threads write and verify overlapping pages under eviction", "[concu
   Runtime runtime(config);
   const size_t size = 256 * kMiB;
   const size_t pages = size / kPage;
-  void* mapped = nullptr;
-  REQUIRE(fl_map(size, &mapped) == 0);
+  void* mapped = Map(size);
   auto* base = static_cast<uint64_t*>(mapped);
   constexpr int kThreads = 4;
   constexpr size_t kWordsPerQuarter = kPage / 8 / kThreads;
@@ -91,8 +83,7 @@ TEST_CASE("threads faulting the same pages get one resolution per page", "[concu
   faultline::test::SkipUnlessUserfaultfd();
   Runtime runtime(faultline::test::TestConfig(256 * kMiB));
   const size_t size = 64 * kMiB;
-  void* mapped = nullptr;
-  REQUIRE(fl_map(size, &mapped) == 0);
+  void* mapped = Map(size);
   const volatile char* base = static_cast<const char*>(mapped);
   std::barrier start(4);
   std::atomic<uint64_t> nonzero{0};
@@ -120,8 +111,7 @@ TEST_CASE("writes racing eviction are never lost", "[concurrency]") {
   Runtime runtime(config);
   const size_t size = 64 * kMiB;
   const size_t pages = size / kPage;
-  void* mapped = nullptr;
-  REQUIRE(fl_map(size, &mapped) == 0);
+  void* mapped = Map(size);
   char* base = static_cast<char*>(mapped);
   constexpr int kHotPages = 64;
   constexpr size_t kFirstStreamedPage = 1024;

@@ -44,11 +44,6 @@ bool ReadRaisesSigbus(const volatile char* page) {
   return g_sigbus != 0;
 }
 
-struct Runtime {
-  explicit Runtime(fl_config config) { REQUIRE(fl_init(&config) == 0); }
-  ~Runtime() { fl_shutdown(); }
-};
-
 // Opens the runtime's (unlinked) swap file a second time, through /proc.
 int OpenSwapFile() {
   std::string path = "/proc/self/fd/" + std::to_string(faultline::ManagedSwapFd());
@@ -59,12 +54,15 @@ int OpenSwapFile() {
 
 }  // namespace
 
+using faultline::test::Map;
+using faultline::test::Stats;
+using Runtime = faultline::test::ScopedRuntime;
+
 TEST_CASE("a corrupted swap slot poisons exactly its page", "[corruption]") {
   faultline::test::SkipUnlessUserfaultfd();
   Runtime runtime(faultline::test::TestConfig(4 * kMiB));
   const size_t size = 32 * kMiB;
-  void* mapped = nullptr;
-  REQUIRE(fl_map(size, &mapped) == 0);
+  void* mapped = Map(size);
   char* base = static_cast<char*>(mapped);
   for (size_t p = 0; p < size / kPage; ++p) faultline::test::FillPage(base + p * kPage, p, 21);
 
@@ -87,8 +85,7 @@ TEST_CASE("a corrupted swap slot poisons exactly its page", "[corruption]") {
   CHECK(g_sigbus_address == base + victim * kPage + 123);
   CHECK(ReadRaisesSigbus(base + victim * kPage));  // and stays poisoned
   CHECK(faultline::test::VerifyPage(base + (victim + 1) * kPage, victim + 1, 21) < 0);
-  fl_stats s;
-  REQUIRE(fl_get_stats(&s) == 0);
+  fl_stats s = Stats();
   CHECK(s.checksum_errors == 1);
   CHECK(s.poisoned_pages == 1);
   // Every other page is as written.
@@ -104,8 +101,7 @@ TEST_CASE("a swap file cut short gives SIGBUS, not zeros", "[corruption]") {
   faultline::test::SkipUnlessUserfaultfd();
   Runtime runtime(faultline::test::TestConfig(4 * kMiB));
   const size_t size = 16 * kMiB;
-  void* mapped = nullptr;
-  REQUIRE(fl_map(size, &mapped) == 0);
+  void* mapped = Map(size);
   char* base = static_cast<char*>(mapped);
   for (size_t p = 0; p < size / kPage; ++p) faultline::test::FillPage(base + p * kPage, p, 22);
   auto info = faultline::InspectManagedPage(base);
@@ -115,8 +111,7 @@ TEST_CASE("a swap file cut short gives SIGBUS, not zeros", "[corruption]") {
   REQUIRE(ftruncate(fd, 0) == 0);
   close(fd);
   CHECK(ReadRaisesSigbus(base));
-  fl_stats s;
-  REQUIRE(fl_get_stats(&s) == 0);
+  fl_stats s = Stats();
   // A short read is an I/O error; if later evictions extended the file again, the slot reads as
   // a hole of zeros and fails its checksum instead. Either way: SIGBUS, never zeros.
   CHECK(s.io_errors + s.checksum_errors >= 1);

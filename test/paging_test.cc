@@ -26,26 +26,11 @@ constexpr size_t kMiB = size_t{1} << 20;
 // measure whole-process slack separately; for a region it is a few pages.
 constexpr int64_t kRegionSlackBytes = 1 * kMiB;
 
-fl_stats Stats() {
-  fl_stats s;
-  REQUIRE(fl_get_stats(&s) == 0);
-  return s;
-}
-
-struct Runtime {
-  explicit Runtime(fl_config config) { REQUIRE(fl_init(&config) == 0); }
-  ~Runtime() { fl_shutdown(); }
-};
-
-void* Map(size_t bytes) {
-  void* p = nullptr;
-  int rc = fl_map(bytes, &p);
-  INFO(fl_last_error());
-  REQUIRE(rc == 0);
-  return p;
-}
-
 }  // namespace
+
+using faultline::test::Map;
+using faultline::test::Stats;
+using Runtime = faultline::test::ScopedRuntime;
 
 TEST_CASE("1 GiB region under a 64 MiB limit keeps every byte, RSS bounded", "[paging]") {
   faultline::test::SkipUnlessUserfaultfd();

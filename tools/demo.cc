@@ -9,40 +9,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include "faultline/faultline.hpp"
+#include "util/proc_memory.h"
 
 namespace {
 
 constexpr size_t kPage = 4096;
 constexpr size_t kMiB = 1 << 20;
-
-struct Proc {
-  uint64_t vsz_kib = 0, rss_kib = 0, minflt = 0, majflt = 0;
-};
-
-Proc ReadProc() {
-  Proc p;
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    unsigned long long kb;
-    if (std::sscanf(line.c_str(), "VmSize: %llu kB", &kb) == 1) p.vsz_kib = kb;
-    if (std::sscanf(line.c_str(), "VmRSS: %llu kB", &kb) == 1) p.rss_kib = kb;
-  }
-  std::ifstream stat("/proc/self/stat");
-  std::string all((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  std::istringstream rest(all.substr(all.rfind(')') + 2));
-  std::string field;
-  for (int i = 3; i <= 12 && rest >> field; ++i) {
-    if (i == 10) p.minflt = std::strtoull(field.c_str(), nullptr, 10);
-    if (i == 12) p.majflt = std::strtoull(field.c_str(), nullptr, 10);
-  }
-  return p;
-}
 
 uint64_t Word(uint64_t page, uint64_t i) { return (page * 0x9e3779b97f4a7c15ULL) ^ (i + 1); }
 
@@ -53,11 +28,11 @@ void PrintHeader() {
 }
 
 void PrintRow(const faultline::Runtime& runtime, const std::string& phase) {
-  Proc p = ReadProc();
+  faultline::ProcMemory p = faultline::ReadProcMemory();
   faultline::Stats s = runtime.stats();
   std::printf("%-22s %9" PRIu64 " %9" PRIu64 " %9" PRIu64 " %7" PRIu64 " | %9" PRIu64 " %9" PRIu64
               " %9" PRIu64 " %10" PRIu64 " %9" PRIu64 " %9.1f\n",
-              phase.c_str(), p.vsz_kib / 1024, p.rss_kib / 1024, p.minflt, p.majflt,
+              phase.c_str(), p.vsz_bytes / kMiB, p.rss_bytes / kMiB, p.minor_faults, p.major_faults,
               s.resident_pages * kPage / kMiB, s.swapped_pages * kPage / kMiB, s.faults_zero_fill,
               s.faults_swap_in, s.evictions, s.fault_latency_p99_ns / 1000.0);
   std::fflush(stdout);

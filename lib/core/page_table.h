@@ -51,6 +51,24 @@ class PageTable {
   // Like Lock, but gives up at once when the page is locked; returns false then.
   bool TryLock(uint64_t index, PageWord* word) noexcept;
 
+  // Extends a run of locked pages: try-locks pages first, first+1, ... while `matches(word, i)`
+  // (i counting from 0) and fewer than `max` are taken, storing their words in words[i]. Stops at
+  // the first page that is locked elsewhere or does not match (left unlocked). Returns the count.
+  template <typename Matches>
+  uint32_t TryLockRun(uint64_t first, uint32_t max, PageWord* words, Matches matches) noexcept {
+    uint32_t count = 0;
+    while (count < max && first + count < pages_) {
+      PageWord word;
+      if (!TryLock(first + count, &word)) break;
+      if (!matches(word, count)) {
+        Unlock(first + count, word);
+        break;
+      }
+      words[count++] = word;
+    }
+    return count;
+  }
+
   // Performs `locked.state() -> next` (aborting on a transition page_state.h does not allow),
   // updates the counters and releases the lock. REQUIRES: the caller holds the lock and `locked`
   // is the word Lock() returned (flags may differ only as set by this function).

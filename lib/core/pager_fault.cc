@@ -159,16 +159,9 @@ void Pager::ZeroFill(Region& region, uint64_t index, PageWord word, uint64_t sta
       region.zero_fill_window.Next(index, std::min(config_.fault_around_pages, kMaxPagesPerFault)));
   PageWord words[kMaxPagesPerFault];
   words[0] = word;
-  uint32_t count = 1;
-  while (count < window && index + count < region.pages.size()) {
-    PageWord next;
-    if (!region.pages.TryLock(index + count, &next)) break;
-    if (next.state() != PageState::kEmpty) {
-      region.pages.Unlock(index + count, next);
-      break;
-    }
-    words[count++] = next;
-  }
+  uint32_t count = 1 + region.pages.TryLockRun(
+                           index + 1, window - 1, words + 1,
+                           [](PageWord w, uint32_t) { return w.state() == PageState::kEmpty; });
   size_t copied =
       CopyIn(r_.uffd, region.PageAddress(index), r_.zero_source, size_t{count} * kPageSize, false);
   uint32_t resolved = static_cast<uint32_t>(copied >> kPageShift);
@@ -205,16 +198,10 @@ void Pager::StartSwapIn(IoContext& ctx, Region& region, uint64_t index, PageWord
   // Readahead follows the region forward while the next pages sit in the next slots: one read.
   PageWord words[kMaxPagesPerFault];
   words[0] = word;
-  uint32_t count = 1;
-  while (count < window && index + count < region.pages.size()) {
-    PageWord next;
-    if (!region.pages.TryLock(index + count, &next)) break;
-    if (next.state() != PageState::kSwapped || next.payload() != slot + count) {
-      region.pages.Unlock(index + count, next);
-      break;
-    }
-    words[count++] = next;
-  }
+  uint32_t count =
+      1 + region.pages.TryLockRun(index + 1, window - 1, words + 1, [slot](PageWord w, uint32_t i) {
+        return w.state() == PageState::kSwapped && w.payload() == slot + 1 + i;
+      });
   for (uint32_t i = 0; i < count; ++i) {
     region.pages.Transition(index + i, words[i], words[i].With(PageState::kLoading, slot + i));
   }

@@ -6,12 +6,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <cinttypes>
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 namespace faultline::test {
 namespace {
@@ -64,46 +62,26 @@ fl_config TestConfig(uint64_t limit) {
   return config;
 }
 
-int64_t SmapsRssOf(const void* start) {
-  std::ifstream smaps("/proc/self/smaps");
-  std::string line;
-  uintptr_t wanted = reinterpret_cast<uintptr_t>(start);
-  bool in_mapping = false;
-  while (std::getline(smaps, line)) {
-    uintptr_t lo, hi;
-    if (std::sscanf(line.c_str(), "%" SCNxPTR "-%" SCNxPTR " ", &lo, &hi) == 2 &&
-        line.find(':') > line.find(' ')) {
-      in_mapping = lo == wanted;
-      continue;
-    }
-    if (in_mapping && line.rfind("Rss:", 0) == 0) {
-      long long kb = 0;
-      std::sscanf(line.c_str(), "Rss: %lld kB", &kb);
-      return kb * 1024;
-    }
-  }
-  return -1;
+ScopedRuntime::ScopedRuntime(fl_config config) {
+  int rc = fl_init(&config);
+  INFO(fl_last_error());
+  REQUIRE(rc == 0);
 }
 
-ProcMemory ReadProcMemory() {
-  ProcMemory m{};
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    unsigned long long kb;
-    if (std::sscanf(line.c_str(), "VmSize: %llu kB", &kb) == 1) m.vsz_bytes = kb * 1024;
-    if (std::sscanf(line.c_str(), "VmRSS: %llu kB", &kb) == 1) m.rss_bytes = kb * 1024;
-  }
-  std::ifstream stat("/proc/self/stat");
-  std::string all((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  // Fields after the command name (which may contain spaces) start after the last ')'.
-  std::istringstream rest(all.substr(all.rfind(')') + 2));
-  std::string field;
-  for (int i = 3; i <= 12 && rest >> field; ++i) {
-    if (i == 10) m.minor_faults = std::strtoull(field.c_str(), nullptr, 10);
-    if (i == 12) m.major_faults = std::strtoull(field.c_str(), nullptr, 10);
-  }
-  return m;
+ScopedRuntime::~ScopedRuntime() { fl_shutdown(); }
+
+fl_stats Stats() {
+  fl_stats s;
+  REQUIRE(fl_get_stats(&s) == 0);
+  return s;
+}
+
+void* Map(size_t bytes) {
+  void* p = nullptr;
+  int rc = fl_map(bytes, &p);
+  INFO(fl_last_error());
+  REQUIRE(rc == 0);
+  return p;
 }
 
 void FillPage(void* page, uint64_t page_index, uint64_t seed) {

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "faultline/faultline.h"
+#include "util/proc_memory.h"
 
 namespace faultline::test {
 
@@ -20,17 +21,22 @@ void SkipUnlessUserfaultfd();
 // /var/tmp: a disk file system, since swap needs O_DIRECT).
 fl_config TestConfig(uint64_t limit);
 
-// Resident bytes of the mapping that starts at `start`, from /proc/self/smaps (the kernel's
-// count, independent of faultline's). -1 when there is no such mapping.
-int64_t SmapsRssOf(const void* start);
-// Process-wide figures from /proc/self/status and /proc/self/stat.
-struct ProcMemory {
-  uint64_t vsz_bytes;
-  uint64_t rss_bytes;
-  uint64_t minor_faults;
-  uint64_t major_faults;
+// The kernel's own account (util/proc_memory.h): SmapsRssOf(region) is the region's resident
+// bytes from /proc/self/smaps.
+using faultline::ReadProcMemory;
+using faultline::SmapsRssOf;
+
+// fl_init() for the scope of a test (REQUIRE-d), fl_shutdown() at its end.
+struct ScopedRuntime {
+  explicit ScopedRuntime(fl_config config);
+  ~ScopedRuntime();
 };
-ProcMemory ReadProcMemory();
+
+// fl_get_stats(), REQUIRE-d to succeed.
+fl_stats Stats();
+
+// fl_map(), REQUIRE-d to succeed (the failure message includes fl_last_error()).
+void* Map(size_t bytes);
 
 // Fills the page with words derived from (seed, page_index); Verify returns the offset of the
 // first wrong byte, or -1 when the page is exactly as filled.

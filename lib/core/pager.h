@@ -126,7 +126,6 @@ class Pager {
     uint32_t count;
   };
   struct WriteBatch {
-    uint32_t victims;
     uint32_t writes;
     uint32_t writes_pending;
     std::vector<EvictVictim> victim;  // sized evict_batch_pages at construction

@@ -95,7 +95,6 @@ uint32_t Pager::ReclaimBatch(IoContext& ctx, const RegionRegistry::Reader& regio
 
   // 2. Classify: clean pages and all-zero pages need no I/O; the others get slots.
   WriteBatch& writes = write_batches_[chunk];
-  writes.victims = 0;
   writes.writes = 0;
   uint32_t left = 0;
   uint64_t run_slot = kNoSlot;

@@ -79,6 +79,20 @@ bool AnonRegion::Open(size_t bytes, std::string* error) {
   return true;
 }
 
+PinToCurrentCpu::PinToCurrentCpu() {
+  if (sched_getaffinity(0, sizeof(saved_), &saved_) != 0) return;
+  int cpu = sched_getcpu();
+  if (cpu < 0) return;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  ok_ = sched_setaffinity(0, sizeof(one), &one) == 0;
+}
+
+PinToCurrentCpu::~PinToCurrentCpu() {
+  if (ok_) sched_setaffinity(0, sizeof(saved_), &saved_);
+}
+
 LatencySummary TimeEachFirstStore(char* base, size_t bytes) {
   size_t pages = bytes / kPage;
   // Value-initialised, so the vector's own pages are touched before the sweep starts.

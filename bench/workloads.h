@@ -4,6 +4,8 @@
 #ifndef FAULTLINE_BENCH_WORKLOADS_H_
 #define FAULTLINE_BENCH_WORKLOADS_H_
 
+#include <sched.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -58,6 +60,23 @@ class AnonRegion {
  private:
   char* base_ = nullptr;
   size_t bytes_ = 0;
+};
+
+// Restricts the calling thread to the CPU it runs on, for the object's lifetime. Threads started
+// meanwhile (by fl_init: the fault handlers and the evictor) inherit the restriction, so a
+// runtime opened under it has every thread on one CPU.
+class PinToCurrentCpu {
+ public:
+  PinToCurrentCpu();
+  ~PinToCurrentCpu();
+  PinToCurrentCpu(const PinToCurrentCpu&) = delete;
+  PinToCurrentCpu& operator=(const PinToCurrentCpu&) = delete;
+
+  bool ok() const { return ok_; }
+
+ private:
+  cpu_set_t saved_;
+  bool ok_ = false;
 };
 
 // Stores one byte into each page of [base, base + bytes) in order, timing every store alone.

@@ -53,7 +53,10 @@ bool FaultHandler::ServeOnce() noexcept {
   while ((c = ring_->PopCompletions(completions, kCompletionsPerPop)) > 0) {
     for (unsigned i = 0; i < c; ++i) {
       IoKind kind = KindOf(completions[i].user_data);
-      worked |= kind == IoKind::kRead || kind == IoKind::kWrite;
+      // A stop wake-up counts as work, so that the loop looks at its stop flag before it sleeps:
+      // otherwise a handler whose wake-up came with another handler's stop could sleep through
+      // its own (seen with 2 fault threads: shutdown hung within 50 init/shutdown cycles).
+      worked |= kind == IoKind::kRead || kind == IoKind::kWrite || kind == IoKind::kPollWake;
       pager_->HandleCompletion(regions, completions[i]);
     }
   }

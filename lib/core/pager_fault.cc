@@ -110,6 +110,10 @@ void Pager::HandleMissing(IoContext& ctx, const RegionRegistry::Reader& regions,
       // zeros, as it would under the kernel, and its old slot is stale.
       size_t done = 0;
       int rc = uffd::Copy(r_.uffd, address, r_.zero_source, kPageSize, false, &done);
+      if (rc == 0) {
+        Log().warn("page {} was dropped behind faultline's back (MADV_DONTNEED?): it reads as zeros",
+                   static_cast<void*>(address));
+      }
       if (rc == 0 && word.clean()) {
         r_.slots->Free(word.payload());
         region.pages.Transition(index, word, word.With(PageState::kResident, 0));

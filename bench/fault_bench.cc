@@ -32,6 +32,7 @@ struct LatencyConfig {
 };
 constexpr LatencyConfig kLatencyConfigs[] = {
     {0, false}, {-1, false}, {1000, false}, {-1, true}, {0, true}};
+constexpr int32_t kDefaultSpinUs = 200;  // what spin_us = 0 means (faultline.h)
 constexpr uint32_t kFaultAround[] = {1, 16, 64, 256, 512};
 constexpr uint32_t kDefaultFaultAround = 64;
 constexpr uint32_t kEvictBatches[] = {16, 64, 256};
@@ -183,8 +184,8 @@ Table RunLatency(const Options& options, const Sizes& sizes, Table* skipped, dou
     }
     LatencySummary s = TimeEachFirstStore(region.data(), sizes.latency_bytes);
     fl_stats stats = region.Stats();
-    add(mode.c_str(), Num(spin == 0 ? 200 : spin, 0), s, kernel_p50, stats.fault_latency_p50_ns,
-        stats.fault_latency_p99_ns);
+    add(mode.c_str(), Num(spin == 0 ? kDefaultSpinUs : spin, 0), s, kernel_p50,
+        stats.fault_latency_p50_ns, stats.fault_latency_p99_ns);
     if (spin == 0 && !config.one_cpu) *ratio = s.p50_us / kernel_p50;
   }
   table.AddNote(
@@ -238,10 +239,14 @@ Table RunFirstTouch(const Options& options, const Sizes& sizes, Table* skipped, 
     if (!region.Open(bytes, &error)) break;
     rates.push_back(GiBPerSecond(bytes, TimeFirstTouch(region.data(), bytes)));
   }
-  if (rates.empty()) skipped->AddRow({Text("first touch: kernel"), Text(error)});
   TouchRow kernel = Aggregate(rates, pages);
-  table.AddRow({Text("kernel 4 KiB first touch"), Cell(), Num(kernel.median, 3), Num(kernel.low, 3),
-                Num(kernel.high, 3), Num(1.0, 2), Int(kernel.faults), Num(1.0, 1)});
+  if (rates.empty()) {
+    skipped->AddRow({Text("first touch: kernel"), Text(error)});
+  } else {
+    table.AddRow({Text("kernel 4 KiB first touch"), Cell(), Num(kernel.median, 3),
+                  Num(kernel.low, 3), Num(kernel.high, 3), Num(1.0, 2), Int(kernel.faults),
+                  Num(1.0, 1)});
+  }
   *best_ratio = NAN;
   *default_ratio = NAN;
   *best_fault_around = 0;

@@ -4,8 +4,11 @@
 #include <barrier>
 #include <catch2/catch.hpp>
 #include <cstring>
+#include <mutex>
 #include <numeric>
 #include <random>
+#include <sstream>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -41,6 +44,10 @@ TEST_CASE("4 threads write and verify overlapping pages under eviction", "[concu
   constexpr int kThreads = 4;
   constexpr size_t kWordsPerQuarter = kPage / 8 / kThreads;
   std::atomic<uint64_t> wrong{0};
+  // The first wrong word, described: zeros mean a lost page, the previous round's stamp a lost
+  // write, anything else bytes from elsewhere (a slot mix-up).
+  std::mutex first_wrong_mutex;
+  std::string first_wrong;
   std::barrier start(kThreads);
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
@@ -61,7 +68,14 @@ TEST_CASE("4 threads write and verify overlapping pages under eviction", "[concu
           const uint64_t* quarter = base + page * (kPage / 8) + t * kWordsPerQuarter;
           for (size_t w = 0; w < kWordsPerQuarter; ++w) {
             if (quarter[w] != Stamp(t, round, page, w)) {
-              wrong.fetch_add(1);
+              if (wrong.fetch_add(1) == 0) {
+                std::lock_guard<std::mutex> lock(first_wrong_mutex);
+                std::ostringstream text;
+                text << "thread " << t << " round " << round << " page " << page << " word " << w
+                     << ": got " << std::hex << quarter[w] << ", want " << Stamp(t, round, page, w)
+                     << ", previous round " << Stamp(t, round - 1, page, w);
+                first_wrong = text.str();
+              }
               break;
             }
           }
@@ -70,6 +84,7 @@ TEST_CASE("4 threads write and verify overlapping pages under eviction", "[concu
     });
   }
   for (auto& t : threads) t.join();
+  INFO(first_wrong);
   CHECK(wrong.load() == 0);
   fl_stats s = Stats();
   CHECK(s.evictions > pages);

@@ -195,6 +195,16 @@ absl::StatusOr<void*> Runtime::Map(size_t length) {
   }
   // 4 KiB pages: the page table, UFFDIO_MOVE and the swap slots all work page by page.
   madvise(address, length, MADV_NOHUGEPAGE);
+  // faultline is this memory's pager: the kernel must not reclaim it behind faultline's back.
+  // Kernel reclaim of region pages interleaved with UFFDIO_MOVE lost pages (they moved out
+  // reading as zeros) when the process ran in a memory cgroup with kernel swap. Locked on fault,
+  // pages sit on the unevictable list; only resident pages count against RLIMIT_MEMLOCK.
+  if (mlock2(address, length, MLOCK_ONFAULT) != 0) {
+    int err = errno;
+    munmap(address, length);
+    return ErrnoError(err, "fl_map: mlock2(MLOCK_ONFAULT)",
+                      "raise RLIMIT_MEMLOCK or grant CAP_IPC_LOCK");
+  }
   int rc = uffd::Register(uffd_, address, length,
                           UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP);
   if (rc != 0) {

@@ -17,6 +17,14 @@ absl::StatusOr<std::unique_ptr<StagingArea>> StagingArea::Create(Kind kind, uint
   // 4 KiB pages only: UFFDIO_MOVE and O_DIRECT work page by page here.
   madvise(base, bytes, MADV_NOHUGEPAGE);
   if (kind == Kind::kEvictionTarget) {
+    // Locked like the regions (Runtime::Map): UFFDIO_MOVE needs source and destination alike.
+    if (mlock2(base, bytes, MLOCK_ONFAULT) != 0) {
+      int err = errno;
+      munmap(base, bytes);
+      return ErrnoError(err, "mlock of the eviction staging area",
+                        "faultline keeps the kernel from reclaiming the memory it manages; raise "
+                        "RLIMIT_MEMLOCK or grant CAP_IPC_LOCK");
+    }
     int rc = uffd::Register(staging_uffd, base, bytes, UFFDIO_REGISTER_MODE_WP);
     if (rc != 0) {
       munmap(base, bytes);

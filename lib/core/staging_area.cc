@@ -3,6 +3,10 @@
 #include <sys/mman.h>
 
 #include "kernel/uffd.h"
+
+#ifndef MADV_DONTNEED_LOCKED
+#define MADV_DONTNEED_LOCKED 24  // Linux 5.18; Debian 12's headers predate it
+#endif
 #include "util/check.h"
 #include "util/status.h"
 
@@ -54,8 +58,9 @@ int StagingArea::Acquire() {
 void StagingArea::Release(int chunk) {
   FL_CHECK(chunk >= 0 && static_cast<uint32_t>(chunk) < chunks_, "staging chunk out of range");
   if (kind_ == Kind::kEvictionTarget) {
-    FL_CHECK(madvise(ChunkAddress(chunk), chunk_bytes(), MADV_DONTNEED) == 0,
-             "MADV_DONTNEED of a staging chunk");
+    // The area is mlocked (see Create): plain MADV_DONTNEED refuses locked ranges.
+    FL_CHECK(madvise(ChunkAddress(chunk), chunk_bytes(), MADV_DONTNEED_LOCKED) == 0,
+             "MADV_DONTNEED_LOCKED of a staging chunk");
   }
   absl::MutexLock lock(&mutex_);
   free_.push_back(chunk);

@@ -236,14 +236,9 @@ bool RunPhases(size_t region_bytes, ChildReport* report, std::string* why) {
 }
 
 [[noreturn]] void RunChild(int report_fd, size_t region_bytes) {
-  for (int s : kCleanupSignals) signal(s, SIG_DFL);
-  sigset_t none;
-  sigemptyset(&none);
-  pthread_sigmask(SIG_SETMASK, &none, nullptr);
   ChildReport report;
   std::string why;
-  std::string procs = std::string(g_resources.cgroup_path) + "/cgroup.procs";
-  if (WriteFile(procs, std::to_string(getpid()), &why) && RunPhases(region_bytes, &report, &why)) {
+  if (RunPhases(region_bytes, &report, &why)) {
     report.ok = 1;
   } else {
     std::snprintf(report.error, sizeof(report.error), "%s", why.c_str());
@@ -335,25 +330,53 @@ bool KernelSwapPeer::Setup(const std::string& swap_dir, uint64_t swap_bytes, uin
   return true;
 }
 
+pid_t KernelSwapPeer::ForkIntoCgroup(std::string* why) {
+  pid_t pid;
+  {
+    SignalBlock block;
+    pid = fork();
+    if (pid > 0) g_resources.child_pid = pid;
+  }
+  if (pid < 0) {
+    *why = Errno("fork");
+    return -1;
+  }
+  if (pid > 0) return pid;
+  for (int s : kCleanupSignals) signal(s, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  pthread_sigmask(SIG_SETMASK, &none, nullptr);
+  std::string procs = std::string(g_resources.cgroup_path) + "/cgroup.procs";
+  std::string join_error;
+  if (!WriteFile(procs, std::to_string(getpid()), &join_error)) {
+    std::fprintf(stderr, "joining the cgroup: %s\n", join_error.c_str());
+    _exit(kJoinFailedExitCode);
+  }
+  return 0;
+}
+
+int KernelSwapPeer::WaitForChild(pid_t pid) {
+  int status = 0;
+  SignalBlock block;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  g_resources.child_pid = 0;
+  return status;
+}
+
 bool KernelSwapPeer::RunOutOfCore(size_t region_bytes, PhaseResult phases[3], std::string* why) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
     *why = Errno("pipe2");
     return false;
   }
-  pid_t pid;
-  {
-    SignalBlock block;
-    pid = fork();
-    if (pid == 0) {
-      close(fds[0]);
-      RunChild(fds[1], region_bytes);
-    }
-    if (pid > 0) g_resources.child_pid = pid;
+  pid_t pid = ForkIntoCgroup(why);
+  if (pid == 0) {
+    close(fds[0]);
+    RunChild(fds[1], region_bytes);
   }
   close(fds[1]);
   if (pid < 0) {
-    *why = Errno("fork");
     close(fds[0]);
     return false;
   }
@@ -367,13 +390,7 @@ bool KernelSwapPeer::RunOutOfCore(size_t region_bytes, PhaseResult phases[3], st
     done += static_cast<size_t>(n);
   }
   close(fds[0]);
-  int status = 0;
-  {
-    SignalBlock block;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    g_resources.child_pid = 0;
-  }
+  int status = WaitForChild(pid);
   if (done != sizeof(report)) {
     *why = WIFSIGNALED(status)
                ? "the child died of signal " + std::to_string(WTERMSIG(status)) +

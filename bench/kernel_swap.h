@@ -9,6 +9,8 @@
 #ifndef FAULTLINE_BENCH_KERNEL_SWAP_H_
 #define FAULTLINE_BENCH_KERNEL_SWAP_H_
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -37,6 +39,17 @@ class KernelSwapPeer {
   // set up at a time.
   bool Setup(const std::string& swap_dir, uint64_t swap_bytes, uint64_t limit_bytes,
              std::string* why);
+
+  // Forks a child that has joined the cgroup, with the cleanup signals at their defaults and
+  // unblocked. Returns 0 in the child, which must end with _exit() (it exits with
+  // kJoinFailedExitCode, after a line on stderr, when it cannot join the cgroup); the child's pid
+  // in the parent, which must collect it with WaitForChild(); -1 with the reason in *why.
+  // REQUIRES: Setup() succeeded.
+  pid_t ForkIntoCgroup(std::string* why);
+  static constexpr int kJoinFailedExitCode = 125;
+
+  // Waits for the child of ForkIntoCgroup() and returns its wait status.
+  int WaitForChild(pid_t pid);
 
   // Forks a child that joins the cgroup, maps `region_bytes` of anonymous memory and runs
   // WritePages, ReadSequential and ReadInOrder(ShuffledPages) on it; their results come back

@@ -1,13 +1,7 @@
 // Several threads faulting at once on the same pages while eviction runs, every byte verified.
-#include <algorithm>
 #include <atomic>
 #include <barrier>
 #include <catch2/catch.hpp>
-#include <cstring>
-#include <mutex>
-#include <numeric>
-#include <random>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,10 +14,6 @@ using faultline::test::kPage;
 namespace {
 
 constexpr size_t kMiB = size_t{1} << 20;
-
-uint64_t Stamp(int thread, int round, size_t page, size_t word) {
-  return (uint64_t(thread) << 56) ^ (uint64_t(round) << 48) ^ (page * 131 + word * 7 + 1);
-}
 
 }  // namespace
 
@@ -40,52 +30,10 @@ TEST_CASE("4 threads write and verify overlapping pages under eviction", "[concu
   const size_t size = 256 * kMiB;
   const size_t pages = size / kPage;
   void* mapped = Map(size);
-  auto* base = static_cast<uint64_t*>(mapped);
-  constexpr int kThreads = 4;
-  constexpr size_t kWordsPerQuarter = kPage / 8 / kThreads;
-  std::atomic<uint64_t> wrong{0};
-  // The first wrong word, described: zeros mean a lost page, the previous round's stamp a lost
-  // write, anything else bytes from elsewhere (a slot mix-up).
-  std::mutex first_wrong_mutex;
   std::string first_wrong;
-  std::barrier start(kThreads);
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      std::vector<size_t> order(pages);
-      std::iota(order.begin(), order.end(), 0);
-      std::mt19937_64 rng(t);
-      start.arrive_and_wait();
-      for (int round = 1; round <= 2; ++round) {
-        // Thread t owns quarter t of every page: all threads fault on all pages.
-        std::shuffle(order.begin(), order.end(), rng);
-        for (size_t page : order) {
-          uint64_t* quarter = base + page * (kPage / 8) + t * kWordsPerQuarter;
-          for (size_t w = 0; w < kWordsPerQuarter; ++w) quarter[w] = Stamp(t, round, page, w);
-        }
-        std::shuffle(order.begin(), order.end(), rng);
-        for (size_t page : order) {
-          const uint64_t* quarter = base + page * (kPage / 8) + t * kWordsPerQuarter;
-          for (size_t w = 0; w < kWordsPerQuarter; ++w) {
-            if (quarter[w] != Stamp(t, round, page, w)) {
-              if (wrong.fetch_add(1) == 0) {
-                std::lock_guard<std::mutex> lock(first_wrong_mutex);
-                std::ostringstream text;
-                text << "thread " << t << " round " << round << " page " << page << " word " << w
-                     << ": got " << std::hex << quarter[w] << ", want " << Stamp(t, round, page, w)
-                     << ", previous round " << Stamp(t, round - 1, page, w);
-                first_wrong = text.str();
-              }
-              break;
-            }
-          }
-        }
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
+  uint64_t wrong = faultline::test::RunOverlappingStamps(mapped, size, 4, 2, &first_wrong);
   INFO(first_wrong);
-  CHECK(wrong.load() == 0);
+  CHECK(wrong == 0);
   fl_stats s = Stats();
   CHECK(s.evictions > pages);
   CHECK(s.faults_swap_in > 0);

@@ -6,10 +6,19 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <barrier>
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <numeric>
+#include <random>
+#include <sstream>
+#include <thread>
+#include <vector>
 
 namespace faultline::test {
 namespace {
@@ -21,6 +30,10 @@ uint64_t Mix(uint64_t x) {
   x *= 0xc4ceb9fe1a85ec53ULL;
   x ^= x >> 33;
   return x;
+}
+
+uint64_t Stamp(int thread, int round, size_t page, size_t word) {
+  return (uint64_t(thread) << 56) ^ (uint64_t(round) << 48) ^ (page * 131 + word * 7 + 1);
 }
 
 int CountEntries(const char* dir) {
@@ -120,6 +133,50 @@ uint64_t VerifyPages(const void* base, size_t bytes, uint64_t seed, std::string*
     }
   }
   return wrong;
+}
+
+uint64_t RunOverlappingStamps(void* base, size_t bytes, int threads, int rounds,
+                              std::string* first_wrong) {
+  const size_t pages = bytes / kPage;
+  const size_t words_per_slice = kPage / 8 / static_cast<size_t>(threads);
+  auto* words = static_cast<uint64_t*>(base);
+  std::atomic<uint64_t> wrong{0};
+  std::mutex first_wrong_mutex;
+  std::barrier start(threads);
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      std::vector<size_t> order(pages);
+      std::iota(order.begin(), order.end(), 0);
+      std::mt19937_64 rng(t);
+      start.arrive_and_wait();
+      for (int round = 1; round <= rounds; ++round) {
+        std::shuffle(order.begin(), order.end(), rng);
+        for (size_t page : order) {
+          uint64_t* slice = words + page * (kPage / 8) + t * words_per_slice;
+          for (size_t w = 0; w < words_per_slice; ++w) slice[w] = Stamp(t, round, page, w);
+        }
+        std::shuffle(order.begin(), order.end(), rng);
+        for (size_t page : order) {
+          const uint64_t* slice = words + page * (kPage / 8) + t * words_per_slice;
+          for (size_t w = 0; w < words_per_slice; ++w) {
+            if (slice[w] == Stamp(t, round, page, w)) continue;
+            if (wrong.fetch_add(1) == 0 && first_wrong != nullptr) {
+              std::lock_guard<std::mutex> lock(first_wrong_mutex);
+              std::ostringstream text;
+              text << "thread " << t << " round " << round << " page " << page << " word " << w
+                   << ": got " << std::hex << slice[w] << ", want " << Stamp(t, round, page, w)
+                   << ", previous round " << Stamp(t, round - 1, page, w);
+              *first_wrong = text.str();
+            }
+            break;
+          }
+        }
+      }
+    });
+  }
+  for (auto& worker : workers) worker.join();
+  return wrong.load();
 }
 
 int CountOpenFds() { return CountEntries("/proc/self/fd"); }

@@ -46,6 +46,14 @@ int64_t VerifyPage(const void* page, uint64_t page_index, uint64_t seed);
 // the first one in *first_error.
 uint64_t VerifyPages(const void* base, size_t bytes, uint64_t seed, std::string* first_error);
 
+// `threads` threads each own one slice of every page of [base, base + bytes) and, `rounds`
+// times, stamp their slice of every page in a shuffled order, then verify it in another: every
+// thread faults on every page, overlapping the others. Returns the number of wrong slices seen
+// and describes the first in *first_wrong (zeros mean a lost page, the previous round's stamp a
+// lost write, anything else bytes from elsewhere, such as a slot mix-up).
+uint64_t RunOverlappingStamps(void* base, size_t bytes, int threads, int rounds,
+                              std::string* first_wrong);
+
 // Number of open file descriptors and threads of this process (to check nothing leaks).
 int CountOpenFds();
 int CountThreads();

@@ -40,7 +40,7 @@ bool ManagedRegion::Open(const Knobs& knobs, const std::string& swap_dir, size_t
   }
   running_ = true;
   void* addr = nullptr;
-  rc = fl_map(bytes, &addr);
+  rc = fl_map_flags(bytes, knobs.map_flags, &addr);
   if (rc != 0) {
     *error = std::string("fl_map: ") + fl_last_error();
     fl_shutdown();

@@ -23,6 +23,7 @@ struct Knobs {
   uint32_t evict_batch_pages = 0;
   uint32_t fault_threads = 0;
   int32_t spin_us = 0;
+  unsigned map_flags = 0;  // FL_MAP_*
 };
 
 // A faultline runtime (fl_init .. fl_shutdown) holding one mapped region. There is one runtime

@@ -90,10 +90,13 @@ class Runtime {
   }
 };
 
-// A managed region: fl_map() in the constructor, fl_unmap() in the destructor. Movable.
+// A managed region: fl_map_flags() in the constructor, fl_unmap() in the destructor. Movable.
+// `flags`: FL_MAP_* (faultline.h).
 class Region {
  public:
-  explicit Region(size_t bytes) : size_(bytes) { ThrowIfError(fl_map(bytes, &data_)); }
+  explicit Region(size_t bytes, unsigned flags = 0) : size_(bytes) {
+    ThrowIfError(fl_map_flags(bytes, flags, &data_));
+  }
   ~Region() { reset(); }
   Region(Region&& other) noexcept
       : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}

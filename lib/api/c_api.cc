@@ -68,13 +68,15 @@ int fl_shutdown(void) {
   return 0;
 }
 
-int fl_map(size_t length, void** addr) {
+int fl_map(size_t length, void** addr) { return fl_map_flags(length, 0, addr); }
+
+int fl_map_flags(size_t length, unsigned flags, void** addr) {
   if (addr == nullptr) {
     return faultline::Fail(faultline::ErrnoError(EINVAL, "fl_map", "addr is NULL"));
   }
   absl::ReaderMutexLock lock(&g_mutex);
   if (g_runtime == nullptr) return faultline::NotRunning("fl_map");
-  auto mapped = g_runtime->Map(length);
+  auto mapped = g_runtime->Map(length, flags);
   if (!mapped.ok()) return faultline::Fail(mapped.status());
   *addr = *mapped;
   return 0;

@@ -14,17 +14,22 @@ namespace faultline {
 namespace {
 constexpr int kMessagesPerRead = 64;
 constexpr unsigned kCompletionsPerPop = 64;
+constexpr int64_t kLoadingRecheckNs = 20 * 1000;
 }  // namespace
 
-FaultHandler::FaultHandler(Pager* pager, RegionRegistry* registry, int uffd, int stop_fd,
-                           int64_t spin_ns, std::unique_ptr<IoRing> ring, uint32_t slot_stream)
+FaultHandler::FaultHandler(Pager* pager, RegionRegistry* registry, int uffd, FaultMailbox* mailbox,
+                           int stop_fd, int64_t spin_ns, std::unique_ptr<IoRing> ring,
+                           uint32_t slot_stream)
     : pager_(pager),
       registry_(registry),
       uffd_(uffd),
+      mailbox_(mailbox),
       stop_fd_(stop_fd),
       spin_ns_(spin_ns),
       ring_(std::move(ring)),
-      ctx_{ring_.get(), slot_stream} {}
+      ctx_{ring_.get(), slot_stream} {
+  loading_forwards_.reserve(FaultMailbox::kSlots);
+}
 
 FaultHandler::~FaultHandler() { Stop(); }
 
@@ -72,13 +77,51 @@ bool FaultHandler::ServeOnce() noexcept {
                           messages[i].arg.pagefault.flags, now);
     }
   }
+  if (ServeMailbox(regions)) worked = true;
+  return worked;
+}
+
+bool FaultHandler::ServeMailbox(const RegionRegistry::Reader& regions) noexcept {
+  auto loading = [&regions](uintptr_t address) {
+    Region* region = regions.Find(address);
+    return region != nullptr &&
+           region->pages.Peek((address - region->base) >> kPageShift).state() ==
+               PageState::kLoading;
+  };
+  bool worked = false;
+  for (size_t i = 0; i < loading_forwards_.size();) {
+    int slot = loading_forwards_[i];
+    if (loading(mailbox_->address(slot))) {
+      ++i;
+      continue;
+    }
+    mailbox_->Complete(slot);
+    loading_forwards_[i] = loading_forwards_.back();
+    loading_forwards_.pop_back();
+    worked = true;
+  }
+  if (!mailbox_->MaybeQueued()) return worked;
+  uint64_t drained;
+  ssize_t ignored = read(mailbox_->wake_fd(), &drained, sizeof(drained));
+  (void)ignored;
+  for (int slot = mailbox_->Take(); slot >= 0; slot = mailbox_->Take()) {
+    uintptr_t address = mailbox_->address(slot);
+    pager_->HandleFault(ctx_, regions, address, mailbox_->flags(slot), mailbox_->start_ns(slot));
+    if (loading(address)) {
+      loading_forwards_.push_back(slot);
+    } else {
+      mailbox_->Complete(slot);
+    }
+    worked = true;
+  }
   return worked;
 }
 
 void FaultHandler::Run() noexcept {
   // Both polls stay armed for the thread's life (IoRing re-arms a multishot poll the kernel ends).
   FL_CHECK(ring_->QueuePollIn(uffd_, MakeUserData(IoKind::kPollUffd, 0)) &&
-               ring_->QueuePollIn(stop_fd_, MakeUserData(IoKind::kPollWake, 0)),
+               ring_->QueuePollIn(stop_fd_, MakeUserData(IoKind::kPollWake, 0)) &&
+               ring_->QueuePollIn(mailbox_->wake_fd(), MakeUserData(IoKind::kPollWake, 0)),
            "arming the fault handler's polls");
   uint64_t last_work = MonotonicNanos();
   while (!stopping_.load(std::memory_order_acquire)) {
@@ -90,13 +133,18 @@ void FaultHandler::Run() noexcept {
       __builtin_ia32_pause();
       continue;
     }
-    int rc = ring_->SubmitAndWait(-1);
+    // A forwarded fault whose page another thread is loading must be looked at again when that
+    // read completes, which this thread is not woken for: sleep briefly only.
+    int rc = ring_->SubmitAndWait(loading_forwards_.empty() ? -1 : kLoadingRecheckNs);
     FL_CHECK(rc == 0 || rc == -EINTR || rc == -ETIME, "io_uring wait in the fault handler");
   }
   while (ring_->in_flight() > 0) {
     RegionRegistry::Reader regions(*registry_);
     pager_->WaitForOwnIo(ctx_, regions);
   }
+  // Reads are done: no forwarded fault may sleep past shutdown.
+  for (int slot : loading_forwards_) mailbox_->Complete(slot);
+  loading_forwards_.clear();
 }
 
 }  // namespace faultline

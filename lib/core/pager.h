@@ -3,6 +3,8 @@
 // faults), evicting batches of pages (moving them out, writing them in contiguous runs) and
 // completing the I/O that these start. Which thread calls what:
 //   - fault-handler threads: HandleFault, EnsureRoom (direct reclaim), HandleCompletion;
+//   - an application thread in its SIGBUS handler (self-paging regions, core/self_paging.h):
+//     ResolveOnFaultingThread, which uses only atomics, uffd ioctls and leaf mutexes;
 //   - the evictor: ReclaimBatch, HandleCompletion;
 //   - the thread unmapping a region: ReleaseRegionSlots.
 // Every page-state change goes through PageTable::Transition (page_state.h). Nothing here
@@ -56,7 +58,7 @@ inline IoKind KindOf(uint64_t user_data) { return static_cast<IoKind>(user_data 
 inline uint64_t ValueOf(uint64_t user_data) { return user_data & ((uint64_t{1} << 56) - 1); }
 
 struct PagerResources {
-  int uffd;          // regions are registered here (MISSING | WP)
+  int uffd;          // fault messages come from here (each region's own uffd is Region::uffd)
   int staging_uffd;  // the eviction staging area is registered here; used for UFFDIO_MOVE out
   SwapFile* swap;
   SwapSlotAllocator* slots;
@@ -73,6 +75,15 @@ struct PagerResources {
 class Pager {
  public:
   Pager(const PagerConfig& config, const PagerResources& resources);
+
+  // For a fault raised as SIGBUS in a self-paging region, on the faulting thread: resolves it
+  // when that needs no I/O and no reclaim (zero fill while the limit has room, first write to a
+  // clean page). kForward: a fault-handler thread must serve it (HandleFault) with the uffd
+  // page-fault flags stored in *forward_flags. kPoisoned: the page is poisoned, the SIGBUS is the
+  // program's (kernels without CONFIG_MEMORY_FAILURE report poison as BUS_ADRERR, like uffd).
+  enum class SigbusAction { kResolved, kForward, kPoisoned };
+  SigbusAction ResolveOnFaultingThread(Region& region, uint64_t index, bool write,
+                                       uint64_t start_ns, uint64_t* forward_flags) noexcept;
 
   // Resolves one userfaultfd page-fault message. `flags` are uffd_msg.arg.pagefault.flags;
   // `start_ns` is when the message was read (for the latency histogram).

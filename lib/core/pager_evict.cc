@@ -221,7 +221,7 @@ void Pager::PutBack(Region& region, uint64_t index, PageWord word,
   size_t done = 0;
   int rc;
   do {
-    rc = uffd::Copy(r_.uffd, region.PageAddress(index), staging_page, kPageSize, false, &done);
+    rc = uffd::Copy(region.uffd, region.PageAddress(index), staging_page, kPageSize, false, &done);
   } while (rc == -EAGAIN);
   FL_CHECK(rc == 0 || rc == -ENOENT || rc == -ESRCH, "putting an evicted page back failed");
   region.pages.Transition(index, word, word.With(PageState::kResident, 0));

@@ -62,6 +62,34 @@ void Pager::HandleFault(IoContext& ctx, const RegionRegistry::Reader& regions, u
   }
 }
 
+Pager::SigbusAction Pager::ResolveOnFaultingThread(Region& region, uint64_t index, bool write,
+                                                   uint64_t start_ns,
+                                                   uint64_t* forward_flags) noexcept {
+  *forward_flags = write ? UFFD_PAGEFAULT_FLAG_WRITE : 0;
+  PageWord peek = region.pages.Peek(index);
+  if (peek.state() == PageState::kPoisoned) return SigbusAction::kPoisoned;
+  if (peek.state() == PageState::kResident && peek.clean() && write) {
+    HandleWriteProtect(region, index, start_ns);
+    r_.stats->faults_self_paged.Add();
+    return SigbusAction::kResolved;
+  }
+  // Zero fill only while it needs no reclaim: evicting takes an io_uring ring, which belongs to a
+  // fault-handler thread.
+  if (peek.state() != PageState::kEmpty ||
+      r_.counters->charged() >= static_cast<int64_t>(config_.limit_pages)) {
+    return SigbusAction::kForward;
+  }
+  PageWord word;
+  if (!region.pages.TryLock(index, &word)) return SigbusAction::kForward;
+  if (word.state() != PageState::kEmpty) {
+    region.pages.Unlock(index, word);
+    return SigbusAction::kForward;
+  }
+  ZeroFill(region, index, word, start_ns);
+  r_.stats->faults_self_paged.Add();
+  return SigbusAction::kResolved;
+}
+
 void Pager::HandleMissing(IoContext& ctx, const RegionRegistry::Reader& regions, Region& region,
                           uint64_t index, bool write, uint64_t start_ns) noexcept {
   // Make room and take a read buffer before taking the page: both may wait for I/O, and no page
@@ -98,7 +126,7 @@ void Pager::HandleMissing(IoContext& ctx, const RegionRegistry::Reader& regions,
       // the fault from there at once; the write's completion sees the page RESIDENT and frees
       // the slot it was writing.
       const char* staged = r_.evict_staging->PageAddress(word.payload());
-      CopyIn(r_.uffd, address, staged, kPageSize, false);
+      CopyIn(region.uffd, address, staged, kPageSize, false);
       region.pages.Transition(index, word, word.With(PageState::kResident, 0));
       r_.stats->faults_in_flight_rescue.Add();
       r_.stats->fault_latency.Record(MonotonicNanos() - start_ns);
@@ -109,17 +137,18 @@ void Pager::HandleMissing(IoContext& ctx, const RegionRegistry::Reader& regions,
       // wakes). If the program dropped the page behind the pager (MADV_DONTNEED), it now reads
       // zeros, as it would under the kernel, and its old slot is stale.
       size_t done = 0;
-      int rc = uffd::Copy(r_.uffd, address, r_.zero_source, kPageSize, false, &done);
+      int rc = uffd::Copy(region.uffd, address, r_.zero_source, kPageSize, false, &done);
       if (rc == 0) {
-        Log().warn("page {} was dropped behind faultline's back (MADV_DONTNEED?): it reads as zeros",
-                   static_cast<void*>(address));
+        Log().warn(
+            "page {} was dropped behind faultline's back (MADV_DONTNEED?): it reads as zeros",
+            static_cast<void*>(address));
       }
       if (rc == 0 && word.clean()) {
         r_.slots->Free(word.payload());
         region.pages.Transition(index, word, word.With(PageState::kResident, 0));
         return;
       }
-      if (rc == -EEXIST) uffd::Wake(r_.uffd, address, kPageSize);
+      if (rc == -EEXIST) uffd::Wake(region.uffd, address, kPageSize);
       region.pages.Unlock(index, word);
       return;
     }
@@ -129,7 +158,7 @@ void Pager::HandleMissing(IoContext& ctx, const RegionRegistry::Reader& regions,
       return;
     case PageState::kPoisoned: {
       size_t done = 0;
-      uffd::Poison(r_.uffd, address, kPageSize, &done);
+      uffd::Poison(region.uffd, address, kPageSize, &done);
       region.pages.Unlock(index, word);
       return;
     }
@@ -142,12 +171,12 @@ void Pager::HandleWriteProtect(Region& region, uint64_t index, uint64_t start_ns
   if (word.state() != PageState::kResident) {
     // Moved out after the fault was raised; the retried write faults as MISSING.
     region.pages.Unlock(index, word);
-    uffd::Wake(r_.uffd, address, kPageSize);
+    uffd::Wake(region.uffd, address, kPageSize);
     return;
   }
   // Un-protecting wakes the writer. A page already dirty means another thread's fault on it was
   // served first: un-protecting again is harmless and wakes this one.
-  uffd::WriteProtect(r_.uffd, address, kPageSize, false);
+  uffd::WriteProtect(region.uffd, address, kPageSize, false);
   if (word.clean()) {
     r_.slots->Free(word.payload());
     region.pages.Transition(index, word, word.With(PageState::kResident, 0));
@@ -166,8 +195,8 @@ void Pager::ZeroFill(Region& region, uint64_t index, PageWord word, uint64_t sta
   uint32_t count = 1 + region.pages.TryLockRun(
                            index + 1, window - 1, words + 1,
                            [](PageWord w, uint32_t) { return w.state() == PageState::kEmpty; });
-  size_t copied =
-      CopyIn(r_.uffd, region.PageAddress(index), r_.zero_source, size_t{count} * kPageSize, false);
+  size_t copied = CopyIn(region.uffd, region.PageAddress(index), r_.zero_source,
+                         size_t{count} * kPageSize, false);
   uint32_t resolved = static_cast<uint32_t>(copied >> kPageShift);
   for (uint32_t i = 0; i < count; ++i) {
     if (i < resolved) {
@@ -270,7 +299,7 @@ void Pager::InstallLoaded(Region& region, const ReadOp& op, const char* staging,
       fault_in_run && op.write_fault ? static_cast<uint32_t>(op.fault_index - op.first_index) : end;
   auto install = [&](uint32_t first, uint32_t n, bool clean) {
     if (n == 0) return;
-    CopyIn(r_.uffd, region.PageAddress(op.first_index + first),
+    CopyIn(region.uffd, region.PageAddress(op.first_index + first),
            staging + (size_t{first} << kPageShift), size_t{n} << kPageShift, clean);
     for (uint32_t p = first; p < first + n; ++p) {
       PageWord w = words[p - from];
@@ -298,7 +327,7 @@ void Pager::PoisonLoaded(Region& region, const ReadOp& op, uint32_t position,
   FL_CHECK(word.state() == PageState::kLoading, "poisoning a page that is not loading");
   char* address = region.PageAddress(index);
   size_t done = 0;
-  uffd::Poison(r_.uffd, address, kPageSize, &done);
+  uffd::Poison(region.uffd, address, kPageSize, &done);
   Log().error(
       "page {} (region {:#x}, page {}) could not be read back from swap slot {} of {}: {}; its "
       "contents are lost and any access to it raises SIGBUS",

@@ -27,11 +27,12 @@ Region* RegionRegistry::Reader::NextAfter(RegionId after) const {
   return it->second;
 }
 
-Region* RegionRegistry::Add(uintptr_t base, uint64_t pages, PageCounters* counters) {
+Region* RegionRegistry::Add(uintptr_t base, uint64_t pages, PageCounters* counters, int uffd,
+                            bool self_paging) {
   absl::MutexLock lock(&mutex_);
   RegionId id = next_id_++;
   FL_CHECK(id != 0, "region ids exhausted");
-  auto region = std::make_unique<Region>(id, base, pages, counters);
+  auto region = std::make_unique<Region>(id, base, pages, counters, uffd, self_paging);
   Region* raw = region.get();
   auto [it, inserted] = by_base_.emplace(base, std::move(region));
   FL_CHECK(inserted, "region added twice");

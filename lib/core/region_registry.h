@@ -1,7 +1,10 @@
 // Region and RegionRegistry: the managed address ranges of a runtime.
 //
-// A Region is one fl_map() mapping: an anonymous private read-write VMA registered with the
-// runtime's userfaultfd for MISSING and WP faults, and its PageTable.
+// A Region is one fl_map() mapping: an anonymous private read-write VMA registered for MISSING and
+// WP faults, and its PageTable. It is registered with the runtime's userfaultfd, whose faults
+// fault-handler threads read, or, when self-paging, with the userfaultfd that turns its faults
+// into SIGBUS on the faulting thread (core/self_paging.h). Every uffd operation on the region's
+// pages goes to `uffd`: the kernel accepts them only from the uffd the range is registered with.
 //
 // Lifetime: regions are owned by the registry. Fault handlers and the evictor use a Region* only
 // while holding a RegionRegistry::Reader; Remove() takes the write lock, so once it returns no
@@ -50,8 +53,9 @@ class SequentialWindow {
 };
 
 struct Region {
-  Region(RegionId id, uintptr_t base, uint64_t pages, PageCounters* counters)
-      : id(id), base(base), pages(pages, counters) {}
+  Region(RegionId id, uintptr_t base, uint64_t pages, PageCounters* counters, int uffd,
+         bool self_paging)
+      : id(id), base(base), uffd(uffd), self_paging(self_paging), pages(pages, counters) {}
 
   char* PageAddress(uint64_t index) const {
     return reinterpret_cast<char*>(base + (index << kPageShift));
@@ -62,6 +66,8 @@ struct Region {
 
   const RegionId id;
   const uintptr_t base;
+  const int uffd;
+  const bool self_paging;
   PageTable pages;
   // Fault-around (zero fill) and readahead (swap-in) windows, each grown by a sequential stream of
   // faults in this region and reset by a fault elsewhere.
@@ -92,8 +98,10 @@ class RegionRegistry {
     const RegionRegistry& registry_;
   };
 
-  // Adds a region of `pages` pages at `base`; returns it. REQUIRES: no overlap with a region.
-  Region* Add(uintptr_t base, uint64_t pages, PageCounters* counters) ABSL_LOCKS_EXCLUDED(mutex_);
+  // Adds a region of `pages` pages at `base`, registered with `uffd`; returns it. REQUIRES: no
+  // overlap with a region.
+  Region* Add(uintptr_t base, uint64_t pages, PageCounters* counters, int uffd = -1,
+              bool self_paging = false) ABSL_LOCKS_EXCLUDED(mutex_);
   // Removes and returns the region starting at `base` with exactly `pages` pages, or nullptr.
   // Waits for every Reader to finish.
   std::unique_ptr<Region> Remove(uintptr_t base, uint64_t pages) ABSL_LOCKS_EXCLUDED(mutex_);

@@ -95,9 +95,17 @@ absl::Status Runtime::Start(const fl_config& c) {
   absl::StatusOr<int> staging_uffd = uffd::Open(UFFD_FEATURE_MOVE);
   if (!staging_uffd.ok()) return staging_uffd.status();
   staging_uffd_ = *staging_uffd;
+  absl::StatusOr<int> self_paging_uffd =
+      uffd::Open(UFFD_FEATURE_SIGBUS | UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_POISON);
+  if (!self_paging_uffd.ok()) return self_paging_uffd.status();
+  self_paging_uffd_ = *self_paging_uffd;
   stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   evictor_wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (stop_fd_ < 0 || evictor_wake_fd_ < 0) return ErrnoError(errno, "eventfd");
+  mailbox_wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (stop_fd_ < 0 || evictor_wake_fd_ < 0 || mailbox_wake_fd_ < 0) {
+    return ErrnoError(errno, "eventfd");
+  }
+  mailbox_ = std::make_unique<FaultMailbox>(mailbox_wake_fd_);
 
   absl::StatusOr<std::unique_ptr<SwapFile>> swap =
       SwapFile::Open(SwapPath(c), c.max_swap, kPageSize);
@@ -147,8 +155,8 @@ absl::Status Runtime::Start(const fl_config& c) {
   for (uint32_t i = 0; i < c.fault_threads; ++i) {
     absl::StatusOr<std::unique_ptr<IoRing>> ring = IoRing::Create(kRingEntries);
     if (!ring.ok()) return ring.status();
-    handlers_.push_back(std::make_unique<FaultHandler>(pager_.get(), &registry_, uffd_, stop_fd_,
-                                                       spin_ns, std::move(*ring), i));
+    handlers_.push_back(std::make_unique<FaultHandler>(
+        pager_.get(), &registry_, uffd_, mailbox_.get(), stop_fd_, spin_ns, std::move(*ring), i));
     handlers_.back()->Start(static_cast<int>(i));
   }
   absl::StatusOr<std::unique_ptr<IoRing>> ring = IoRing::Create(kRingEntries);
@@ -163,12 +171,13 @@ absl::Status Runtime::Start(const fl_config& c) {
 }
 
 Runtime::~Runtime() {
+  RemoveSigbusHandler();
   for (auto& handler : handlers_) handler->Stop();
   if (evictor_) evictor_->Stop();
   for (auto& [base, region] : registry_.RemoveAll()) {
     if (pager_) pager_->ReleaseRegionSlots(*region);
     size_t bytes = region->pages.size() << kPageShift;
-    uffd::Unregister(uffd_, reinterpret_cast<void*>(base), bytes);
+    uffd::Unregister(region->uffd, reinterpret_cast<void*>(base), bytes);
     munmap(reinterpret_cast<void*>(base), bytes);
   }
   handlers_.clear();
@@ -177,17 +186,27 @@ Runtime::~Runtime() {
   read_staging_.reset();
   evict_staging_.reset();
   if (zero_source_ != nullptr) munmap(zero_source_, zero_source_bytes_);
-  for (int fd : {uffd_, staging_uffd_, stop_fd_, evictor_wake_fd_}) {
+  for (int fd :
+       {uffd_, staging_uffd_, self_paging_uffd_, stop_fd_, evictor_wake_fd_, mailbox_wake_fd_}) {
     if (fd >= 0) close(fd);
   }
 }
 
-absl::StatusOr<void*> Runtime::Map(size_t length) {
+absl::StatusOr<void*> Runtime::Map(size_t length, unsigned flags) {
   if (length == 0 || length % kPageSize != 0) {
     return ErrnoError(
         EINVAL, "fl_map",
         absl::StrFormat("length %u is not a positive multiple of %u", length, kPageSize));
   }
+  if ((flags & ~unsigned{FL_MAP_SELF_PAGING}) != 0) {
+    return ErrnoError(EINVAL, "fl_map", absl::StrFormat("unknown flags 0x%x", flags));
+  }
+  const bool self_paging = (flags & FL_MAP_SELF_PAGING) != 0;
+  if (self_paging) {
+    absl::Status installed = InstallSigbusHandler(this);
+    if (!installed.ok()) return installed;
+  }
+  const int uffd = self_paging ? self_paging_uffd_ : uffd_;
   void* address = mmap(nullptr, length, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (address == MAP_FAILED) {
@@ -205,16 +224,17 @@ absl::StatusOr<void*> Runtime::Map(size_t length) {
     return ErrnoError(err, "fl_map: mlock2(MLOCK_ONFAULT)",
                       "raise RLIMIT_MEMLOCK or grant CAP_IPC_LOCK");
   }
-  int rc = uffd::Register(uffd_, address, length,
-                          UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP);
+  int rc =
+      uffd::Register(uffd, address, length, UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP);
   if (rc != 0) {
     munmap(address, length);
     return ErrnoError(-rc, "fl_map: registering the region with userfaultfd");
   }
   try {
-    registry_.Add(reinterpret_cast<uintptr_t>(address), length / kPageSize, &counters_);
+    registry_.Add(reinterpret_cast<uintptr_t>(address), length / kPageSize, &counters_, uffd,
+                  self_paging);
   } catch (const std::bad_alloc&) {
-    uffd::Unregister(uffd_, address, length);
+    uffd::Unregister(uffd, address, length);
     munmap(address, length);
     return ErrnoError(ENOMEM, absl::StrFormat("fl_map of %u bytes: page table", length));
   }
@@ -233,7 +253,7 @@ absl::Status Runtime::Unmap(void* address, size_t length) {
         absl::StrFormat("[%p, +%u) is not a region returned by fl_map", address, length));
   }
   pager_->ReleaseRegionSlots(*region);
-  uffd::Unregister(uffd_, address, length);
+  uffd::Unregister(region->uffd, address, length);
   munmap(address, length);
   return absl::OkStatus();
 }
@@ -255,6 +275,7 @@ void Runtime::GetStats(fl_stats* s) const {
   s->faults_swap_in = stats_.faults_swap_in.Get();
   s->faults_write_protect = stats_.faults_write_protect.Get();
   s->faults_in_flight_rescue = stats_.faults_in_flight_rescue.Get();
+  s->faults_self_paged = stats_.faults_self_paged.Get();
   s->pages_fault_around = stats_.pages_fault_around.Get();
   s->pages_readahead = stats_.pages_readahead.Get();
   s->evictions = stats_.evictions.Get();
@@ -272,6 +293,27 @@ void Runtime::GetStats(fl_stats* s) const {
   s->fault_latency_p50_ns = stats_.fault_latency.Percentile(0.50);
   s->fault_latency_p99_ns = stats_.fault_latency.Percentile(0.99);
   s->fault_latency_max_ns = stats_.fault_latency.max();
+}
+
+bool Runtime::ResolveSigbus(uintptr_t address, bool write, uint64_t start_ns) noexcept {
+  uint64_t forward_flags = 0;
+  {
+    RegionRegistry::Reader regions(registry_);
+    Region* region = regions.Find(address);
+    if (region == nullptr || !region->self_paging) return false;
+    uint64_t index = (address - region->base) >> kPageShift;
+    switch (pager_->ResolveOnFaultingThread(*region, index, write, start_ns, &forward_flags)) {
+      case Pager::SigbusAction::kResolved:
+        return true;
+      case Pager::SigbusAction::kPoisoned:
+        return false;
+      case Pager::SigbusAction::kForward:
+        break;
+    }
+  }
+  // Outside the registry lock: the fault-handler thread takes it, and fl_unmap may be waiting.
+  mailbox_->Submit(address, forward_flags, start_ns);
+  return true;
 }
 
 absl::StatusOr<Runtime::PageInfo> Runtime::InspectPage(const void* address) const {

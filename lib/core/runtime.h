@@ -15,6 +15,7 @@
 #include "core/fault_handler.h"
 #include "core/pager.h"
 #include "core/region_registry.h"
+#include "core/self_paging.h"
 #include "core/staging_area.h"
 #include "core/stats.h"
 #include "faultline/faultline.h"
@@ -23,14 +24,15 @@
 
 namespace faultline {
 
-class Runtime {
+class Runtime final : public SigbusTarget {
  public:
   static absl::StatusOr<std::unique_ptr<Runtime>> Create(const fl_config& config);
-  ~Runtime();
+  ~Runtime() override;
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
 
-  absl::StatusOr<void*> Map(size_t length);
+  // `flags`: FL_MAP_* (faultline.h).
+  absl::StatusOr<void*> Map(size_t length, unsigned flags);
   absl::Status Unmap(void* address, size_t length);
   void GetStats(fl_stats* stats) const;
 
@@ -43,6 +45,8 @@ class Runtime {
   int swap_fd() const { return swap_->fd(); }
   uint64_t SwapOffsetOfSlot(uint64_t slot) const { return swap_->SlotOffset(slot); }
 
+  bool ResolveSigbus(uintptr_t address, bool write, uint64_t start_ns) noexcept override;
+
  private:
   Runtime() = default;
   absl::Status Start(const fl_config& config);
@@ -50,8 +54,11 @@ class Runtime {
   fl_config config_{};
   int uffd_ = -1;
   int staging_uffd_ = -1;
+  int self_paging_uffd_ = -1;  // UFFD_FEATURE_SIGBUS: faults of self-paging regions
   int stop_fd_ = -1;
   int evictor_wake_fd_ = -1;
+  int mailbox_wake_fd_ = -1;
+  std::unique_ptr<FaultMailbox> mailbox_;
   void* zero_source_ = nullptr;
   size_t zero_source_bytes_ = 0;
   std::unique_ptr<SwapFile> swap_;

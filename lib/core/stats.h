@@ -31,6 +31,7 @@ struct PagerStats {
   Counter faults_swap_in;
   Counter faults_write_protect;
   Counter faults_in_flight_rescue;
+  Counter faults_self_paged;
   Counter pages_fault_around;
   Counter pages_readahead;
   Counter evictions;

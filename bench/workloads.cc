@@ -32,6 +32,7 @@ bool ManagedRegion::Open(const Knobs& knobs, const std::string& swap_dir, size_t
   config.fault_threads = knobs.fault_threads;
   config.evict_batch_pages = knobs.evict_batch_pages;
   config.fault_around_pages = knobs.fault_around_pages;
+  config.readahead_pages = knobs.readahead_pages;
   config.spin_us = knobs.spin_us;
   int rc = fl_init(&config);
   if (rc != 0) {

@@ -20,6 +20,7 @@ namespace faultline_bench {
 struct Knobs {
   uint64_t memory_limit = 0;
   uint32_t fault_around_pages = 0;
+  uint32_t readahead_pages = 0;
   uint32_t evict_batch_pages = 0;
   uint32_t fault_threads = 0;
   int32_t spin_us = 0;

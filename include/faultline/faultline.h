@@ -43,14 +43,18 @@ typedef struct fl_config {
   uint32_t fault_threads;
   /* Pages evicted per batch (one contiguous swap write); 0 means 64. */
   uint32_t evict_batch_pages;
-  /* Most pages resolved by one fault (fault-around and swap readahead); 0 means 64, 1 disables. */
+  /* Most pages zero-filled by one fault (fault-around, grown along sequential first touches);
+   * 0 means 256, 1 disables. */
   uint32_t fault_around_pages;
   /* Microseconds a fault-handler thread keeps polling after its last fault before it sleeps;
    * 0 means the default (200), a negative value (-1) never spins. */
   int32_t spin_us;
   /* Log level: 0 trace .. 6 off; -1 means the FAULTLINE_LOG environment variable, else 3 (warn). */
   int32_t log_level;
-  uint32_t reserved[7];
+  /* Most pages read by one swap-in (readahead, grown along sequential faults over adjacent swap
+   * slots); 0 means 64, 1 disables. Each fault thread keeps 8 read buffers of this size. */
+  uint32_t readahead_pages;
+  uint32_t reserved[6];
 } fl_config;
 
 /* Fills *config with the defaults; memory_limit is left 0 and must be set. */

@@ -59,6 +59,10 @@ class Config {
     config_.fault_around_pages = n;
     return *this;
   }
+  Config& readahead_pages(uint32_t n) {
+    config_.readahead_pages = n;
+    return *this;
+  }
   Config& spin_us(int32_t us) {
     config_.spin_us = us;
     return *this;

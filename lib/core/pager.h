@@ -40,7 +40,8 @@ namespace faultline {
 struct PagerConfig {
   uint64_t limit_pages;
   uint32_t evict_batch_pages;   // pages per eviction batch = eviction staging chunk size
-  uint32_t fault_around_pages;  // most pages per zero-fill or swap-in = read staging chunk size
+  uint32_t fault_around_pages;  // most pages per zero fill
+  uint32_t readahead_pages;     // most pages per swap-in = read staging chunk size
 };
 
 // The I/O state of one thread: its ring and its slot-allocation stream.

@@ -227,7 +227,7 @@ void Pager::StartSwapIn(IoContext& ctx, Region& region, uint64_t index, PageWord
                         int chunk, uint64_t start_ns) noexcept {
   uint64_t slot = word.payload();
   uint32_t window = RoomFor(region.swap_in_window.Next(
-      index, std::min(config_.fault_around_pages, r_.read_staging->chunk_pages())));
+      index, std::min(config_.readahead_pages, r_.read_staging->chunk_pages())));
   // Readahead follows the region forward while the next pages sit in the next slots: one read.
   PageWord words[kMaxPagesPerFault];
   words[0] = word;

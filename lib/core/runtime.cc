@@ -38,10 +38,15 @@ absl::StatusOr<fl_config> Normalize(fl_config c) {
         absl::StrFormat("fault_threads %u is above %u", c.fault_threads, kMaxFaultThreads));
   }
   if (c.evict_batch_pages == 0) c.evict_batch_pages = 64;
-  if (c.fault_around_pages == 0) c.fault_around_pages = 64;
-  if (c.evict_batch_pages > kMaxPagesPerOperation || c.fault_around_pages > kMaxPagesPerOperation) {
-    return Invalid(absl::StrFormat("evict_batch_pages and fault_around_pages must be <= %u",
-                                   kMaxPagesPerOperation));
+  // Zero fill and readahead have separate windows: a zero-fill window costs no buffer, while
+  // readahead needs read buffers of its size (bench/README.md, "fault_around_pages").
+  if (c.fault_around_pages == 0) c.fault_around_pages = 256;
+  if (c.readahead_pages == 0) c.readahead_pages = 64;
+  if (c.evict_batch_pages > kMaxPagesPerOperation || c.fault_around_pages > kMaxPagesPerOperation ||
+      c.readahead_pages > kMaxPagesPerOperation) {
+    return Invalid(
+        absl::StrFormat("evict_batch_pages, fault_around_pages and readahead_pages must be <= %u",
+                        kMaxPagesPerOperation));
   }
   uint64_t limit_pages = c.memory_limit / kPageSize;
   // A batch never takes more than a quarter of the limit, so small limits still work.
@@ -132,11 +137,12 @@ absl::Status Runtime::Start(const fl_config& c) {
   if (!evict_staging.ok()) return evict_staging.status();
   evict_staging_ = std::move(*evict_staging);
   absl::StatusOr<std::unique_ptr<StagingArea>> read_staging = StagingArea::Create(
-      StagingArea::Kind::kReadBuffer, 8 * c.fault_threads, c.fault_around_pages, -1);
+      StagingArea::Kind::kReadBuffer, 8 * c.fault_threads, c.readahead_pages, -1);
   if (!read_staging.ok()) return read_staging.status();
   read_staging_ = std::move(*read_staging);
 
-  PagerConfig pager_config{c.memory_limit / kPageSize, c.evict_batch_pages, c.fault_around_pages};
+  PagerConfig pager_config{c.memory_limit / kPageSize, c.evict_batch_pages, c.fault_around_pages,
+                           c.readahead_pages};
   PagerResources resources{uffd_,
                            staging_uffd_,
                            swap_.get(),

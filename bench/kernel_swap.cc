@@ -178,12 +178,7 @@ bool RunMkswap(const char* path, std::string* why) {
   return true;
 }
 
-struct KernelCounters {
-  uint64_t major_faults = 0;
-  uint64_t swapped_in = 0;   // pages, system-wide
-  uint64_t swapped_out = 0;  // pages, system-wide
-  uint64_t reclaimed = 0;    // anonymous pages, system-wide
-};
+}  // namespace
 
 KernelCounters ReadKernelCounters() {
   KernelCounters c;
@@ -200,6 +195,8 @@ KernelCounters ReadKernelCounters() {
   }
   return c;
 }
+
+namespace {
 
 void SetKernelCounters(const KernelCounters& before, const KernelCounters& after,
                        PhaseResult* phase) {

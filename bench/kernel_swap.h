@@ -26,6 +26,14 @@ void InstallCleanupHandlers();
 // (vm.page-cluster, zswap).
 std::string KernelSwapSettings();
 
+struct KernelCounters {
+  uint64_t major_faults = 0;  // of this process
+  uint64_t swapped_in = 0;    // pages, system-wide (/proc/vmstat pswpin)
+  uint64_t swapped_out = 0;   // pages, system-wide (pswpout)
+  uint64_t reclaimed = 0;     // anonymous pages, system-wide (pgsteal_anon)
+};
+KernelCounters ReadKernelCounters();
+
 class KernelSwapPeer {
  public:
   KernelSwapPeer() = default;

@@ -1,8 +1,5 @@
 // A swap slot that no longer holds what was written must surface as SIGBUS on that page (and a
 // log line), never as wrong data or zeros.
-#include <fcntl.h>
-#include <setjmp.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -19,38 +16,6 @@ using faultline::test::kPage;
 namespace {
 
 constexpr size_t kMiB = size_t{1} << 20;
-sigjmp_buf g_jump;
-volatile sig_atomic_t g_sigbus = 0;
-void* volatile g_sigbus_address = nullptr;
-
-void OnSigbus(int, siginfo_t* info, void*) {
-  g_sigbus = 1;
-  g_sigbus_address = info->si_addr;
-  siglongjmp(g_jump, 1);
-}
-
-// Reads one byte of the page; returns true if that raised SIGBUS.
-bool ReadRaisesSigbus(const volatile char* page) {
-  struct sigaction action {
-  }, previous{};
-  action.sa_sigaction = OnSigbus;
-  action.sa_flags = SA_SIGINFO;
-  sigaction(SIGBUS, &action, &previous);
-  g_sigbus = 0;
-  if (sigsetjmp(g_jump, 1) == 0) {
-    (void)page[123];
-  }
-  sigaction(SIGBUS, &previous, nullptr);
-  return g_sigbus != 0;
-}
-
-// Opens the runtime's (unlinked) swap file a second time, through /proc.
-int OpenSwapFile() {
-  std::string path = "/proc/self/fd/" + std::to_string(faultline::ManagedSwapFd());
-  int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
-  REQUIRE(fd >= 0);
-  return fd;
-}
 
 }  // namespace
 
@@ -67,23 +32,16 @@ TEST_CASE("a corrupted swap slot poisons exactly its page", "[corruption]") {
   for (size_t p = 0; p < size / kPage; ++p) faultline::test::FillPage(base + p * kPage, p, 21);
 
   const size_t victim = 100;
-  auto info = faultline::InspectManagedPage(base + victim * kPage);
-  REQUIRE(info.ok());
-  REQUIRE(info->state == faultline::PageState::kSwapped);
-  int fd = OpenSwapFile();
-  char byte;
-  off_t offset = static_cast<off_t>(faultline::ManagedSwapOffset(info->slot)) + 2000;
-  REQUIRE(pread(fd, &byte, 1, offset) == 1);
-  byte ^= 0x40;
-  REQUIRE(pwrite(fd, &byte, 1, offset) == 1);
-  REQUIRE(fdatasync(fd) == 0);
-  close(fd);
+  faultline::test::FlipSwappedByte(base + victim * kPage, 2000, 0x40);
 
   // Its neighbours come back in the same readahead read and are intact.
   CHECK(faultline::test::VerifyPage(base + (victim - 1) * kPage, victim - 1, 21) < 0);
-  CHECK(ReadRaisesSigbus(base + victim * kPage));
-  CHECK(g_sigbus_address == base + victim * kPage + 123);
-  CHECK(ReadRaisesSigbus(base + victim * kPage));  // and stays poisoned
+  {
+    faultline::test::SigbusCatcher sigbus;
+    CHECK(sigbus.ReadRaises(base + victim * kPage + 123));
+    CHECK(sigbus.address() == base + victim * kPage + 123);
+    CHECK(sigbus.ReadRaises(base + victim * kPage + 123));  // and stays poisoned
+  }
   CHECK(faultline::test::VerifyPage(base + (victim + 1) * kPage, victim + 1, 21) < 0);
   fl_stats s = Stats();
   CHECK(s.checksum_errors == 1);
@@ -107,10 +65,11 @@ TEST_CASE("a swap file cut short gives SIGBUS, not zeros", "[corruption]") {
   auto info = faultline::InspectManagedPage(base);
   REQUIRE(info.ok());
   REQUIRE(info->state == faultline::PageState::kSwapped);
-  int fd = OpenSwapFile();
+  int fd = faultline::test::OpenManagedSwapFile();
   REQUIRE(ftruncate(fd, 0) == 0);
   close(fd);
-  CHECK(ReadRaisesSigbus(base));
+  faultline::test::SigbusCatcher sigbus;
+  CHECK(sigbus.ReadRaises(base + 123));
   fl_stats s = Stats();
   // A short read is an I/O error; if later evictions extended the file again, the slot reads as
   // a hole of zeros and fails its checksum instead. Either way: SIGBUS, never zeros.

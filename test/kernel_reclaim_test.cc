@@ -16,7 +16,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <string>
 #include <thread>
 
@@ -35,16 +34,6 @@ constexpr size_t kRegionBytes = 128 * kMiB;
 constexpr size_t kBallastBytes = 32 * kMiB;
 constexpr uint64_t kKernelSwapBytes = 512 * kMiB;
 constexpr size_t kPacingBytes = 64 * 1024;
-
-uint64_t PagesSwappedOutByKernel() {
-  std::ifstream in("/proc/vmstat");
-  std::string name;
-  uint64_t value = 0;
-  while (in >> name >> value) {
-    if (name == "pswpout") return value;
-  }
-  return 0;
-}
 
 // Runs in the cgroup; the exit code is the verdict (0 every byte right, 1 wrong data, 2 setup
 // failed), with the details on stderr.
@@ -109,12 +98,13 @@ TEST_CASE("managed pages survive the kernel reclaiming the process in a memory c
   bool ready = peer.Setup(swap_dir, kKernelSwapBytes, kCgroupLimit, &why);
   INFO(why);
   REQUIRE(ready);
-  const uint64_t swapped_out_before = PagesSwappedOutByKernel();
+  const uint64_t swapped_out_before = faultline_bench::ReadKernelCounters().swapped_out;
   pid_t child = peer.ForkIntoCgroup(&why);
   if (child == 0) RunWorkloadInCgroup();
   REQUIRE(child > 0);
   int status = peer.WaitForChild(child);
-  const uint64_t kernel_swapped_out = PagesSwappedOutByKernel() - swapped_out_before;
+  const uint64_t kernel_swapped_out =
+      faultline_bench::ReadKernelCounters().swapped_out - swapped_out_before;
   peer.Teardown();
   INFO("wait status " << status << "; the kernel swapped out " << kernel_swapped_out << " pages");
   REQUIRE(WIFEXITED(status));

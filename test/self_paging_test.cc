@@ -4,7 +4,6 @@
 // system calls on non-resident pages fail with EFAULT, and SIGBUS that is not faultline's still
 // reaches the program's own handler.
 #include <fcntl.h>
-#include <setjmp.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -15,7 +14,6 @@
 #include <string>
 #include <thread>
 
-#include "api/internal.h"
 #include "faultline/faultline.h"
 #include "support/test_support.h"
 
@@ -32,37 +30,6 @@ void* MapSelfPaging(size_t bytes) {
   REQUIRE(rc == 0);
   return p;
 }
-
-sigjmp_buf g_jump;
-volatile sig_atomic_t g_sigbus_code = 0;
-
-void OnProgramSigbus(int, siginfo_t* info, void*) {
-  g_sigbus_code = info->si_code;
-  siglongjmp(g_jump, 1);
-}
-
-// The program's own SIGBUS handler, installed before faultline's for the scope of a test.
-class ProgramSigbusHandler {
- public:
-  ProgramSigbusHandler() {
-    struct sigaction action {};
-    action.sa_sigaction = OnProgramSigbus;
-    action.sa_flags = SA_SIGINFO;
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGBUS, &action, &previous_);
-  }
-  ~ProgramSigbusHandler() { sigaction(SIGBUS, &previous_, nullptr); }
-
-  // Reads a byte at `address`; returns the si_code of the SIGBUS that reached this handler, or 0.
-  static int ReadRaisesSigbus(const volatile char* address) {
-    g_sigbus_code = 0;
-    if (sigsetjmp(g_jump, 1) == 0) (void)*address;
-    return g_sigbus_code;
-  }
-
- private:
-  struct sigaction previous_ {};
-};
 
 }  // namespace
 
@@ -140,7 +107,7 @@ TEST_CASE("system calls on non-resident self-paging pages fail with EFAULT, as d
 
 TEST_CASE("SIGBUS that is not faultline's reaches the program's own handler", "[self-paging]") {
   faultline::test::SkipUnlessUserfaultfd();
-  ProgramSigbusHandler program_handler;
+  faultline::test::SigbusCatcher program_handler;
   Runtime runtime(faultline::test::TestConfig(64 * kMiB));
   void* region = MapSelfPaging(1 * kMiB);  // installs faultline's handler over the program's
 
@@ -151,40 +118,29 @@ TEST_CASE("SIGBUS that is not faultline's reaches the program's own handler", "[
   unlink(path);
   void* beyond_eof = mmap(nullptr, kPage, PROT_READ, MAP_SHARED, fd, 0);
   REQUIRE(beyond_eof != MAP_FAILED);
-  CHECK(ProgramSigbusHandler::ReadRaisesSigbus(static_cast<const char*>(beyond_eof)) == BUS_ADRERR);
+  CHECK(program_handler.ReadRaises(static_cast<const char*>(beyond_eof)));
+  CHECK(program_handler.code() == BUS_ADRERR);
   munmap(beyond_eof, kPage);
   close(fd);
 
   // Faultline's own faults do not reach it.
-  CHECK(ProgramSigbusHandler::ReadRaisesSigbus(static_cast<const char*>(region)) == 0);
+  CHECK_FALSE(program_handler.ReadRaises(static_cast<const char*>(region)));
   REQUIRE(fl_unmap(region, 1 * kMiB) == 0);
 }
 
 TEST_CASE("a corrupted swap slot of a self-paging region raises SIGBUS on its page",
           "[self-paging][corruption]") {
   faultline::test::SkipUnlessUserfaultfd();
-  ProgramSigbusHandler program_handler;
+  faultline::test::SigbusCatcher program_handler;
   Runtime runtime(faultline::test::TestConfig(4 * kMiB));
   const size_t size = 32 * kMiB;
   char* base = static_cast<char*>(MapSelfPaging(size));
   for (size_t p = 0; p < size / kPage; ++p) faultline::test::FillPage(base + p * kPage, p, 5);
   const size_t victim = 100;
-  auto info = faultline::InspectManagedPage(base + victim * kPage);
-  REQUIRE(info.ok());
-  REQUIRE(info->state == faultline::PageState::kSwapped);
-  std::string swap_path = "/proc/self/fd/" + std::to_string(faultline::ManagedSwapFd());
-  int fd = open(swap_path.c_str(), O_RDWR | O_CLOEXEC);
-  REQUIRE(fd >= 0);
-  off_t offset = static_cast<off_t>(faultline::ManagedSwapOffset(info->slot)) + 100;
-  char byte;
-  REQUIRE(pread(fd, &byte, 1, offset) == 1);
-  byte ^= 0x01;
-  REQUIRE(pwrite(fd, &byte, 1, offset) == 1);
-  REQUIRE(fdatasync(fd) == 0);
-  close(fd);
+  faultline::test::FlipSwappedByte(base + victim * kPage, 100, 0x01);
 
   // BUS_MCEERR_AR, or BUS_ADRERR on kernels without CONFIG_MEMORY_FAILURE.
-  CHECK(ProgramSigbusHandler::ReadRaisesSigbus(base + victim * kPage) != 0);
+  CHECK(program_handler.ReadRaises(base + victim * kPage));
   fl_stats s = Stats();
   CHECK(s.checksum_errors == 1);
   CHECK(s.poisoned_pages == 1);

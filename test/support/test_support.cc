@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
+#include <setjmp.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -20,6 +21,8 @@
 #include <thread>
 #include <vector>
 
+#include "api/internal.h"
+
 namespace faultline::test {
 namespace {
 
@@ -34,6 +37,16 @@ uint64_t Mix(uint64_t x) {
 
 uint64_t Stamp(int thread, int round, size_t page, size_t word) {
   return (uint64_t(thread) << 56) ^ (uint64_t(round) << 48) ^ (page * 131 + word * 7 + 1);
+}
+
+sigjmp_buf g_sigbus_jump;
+volatile sig_atomic_t g_sigbus_code = 0;
+void* volatile g_sigbus_address = nullptr;
+
+void OnCaughtSigbus(int, siginfo_t* info, void*) {
+  g_sigbus_code = info->si_code;
+  g_sigbus_address = info->si_addr;
+  siglongjmp(g_sigbus_jump, 1);
 }
 
 int CountEntries(const char* dir) {
@@ -177,6 +190,52 @@ uint64_t RunOverlappingStamps(void* base, size_t bytes, int threads, int rounds,
   }
   for (auto& worker : workers) worker.join();
   return wrong.load();
+}
+
+SigbusCatcher::SigbusCatcher() {
+  struct sigaction action {};
+  action.sa_sigaction = OnCaughtSigbus;
+  action.sa_flags = SA_SIGINFO;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGBUS, &action, &previous_);
+}
+
+SigbusCatcher::~SigbusCatcher() { sigaction(SIGBUS, &previous_, nullptr); }
+
+bool SigbusCatcher::ReadRaises(const volatile char* address) {
+  g_sigbus_code = 0;
+  g_sigbus_address = nullptr;
+  volatile bool raised = false;
+  if (sigsetjmp(g_sigbus_jump, 1) == 0) {
+    (void)*address;
+  } else {
+    raised = true;
+  }
+  return raised;
+}
+
+int SigbusCatcher::code() const { return g_sigbus_code; }
+const void* SigbusCatcher::address() const { return g_sigbus_address; }
+
+int OpenManagedSwapFile() {
+  std::string path = "/proc/self/fd/" + std::to_string(faultline::ManagedSwapFd());
+  int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  return fd;
+}
+
+void FlipSwappedByte(const void* page, size_t offset, unsigned char mask) {
+  auto info = faultline::InspectManagedPage(page);
+  REQUIRE(info.ok());
+  REQUIRE(info->state == faultline::PageState::kSwapped);
+  int fd = OpenManagedSwapFile();
+  off_t at = static_cast<off_t>(faultline::ManagedSwapOffset(info->slot) + offset);
+  unsigned char byte;
+  REQUIRE(pread(fd, &byte, 1, at) == 1);
+  byte ^= mask;
+  REQUIRE(pwrite(fd, &byte, 1, at) == 1);
+  REQUIRE(fdatasync(fd) == 0);
+  close(fd);
 }
 
 int CountOpenFds() { return CountEntries("/proc/self/fd"); }

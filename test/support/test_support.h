@@ -3,6 +3,8 @@
 #ifndef FAULTLINE_TEST_SUPPORT_TEST_SUPPORT_H_
 #define FAULTLINE_TEST_SUPPORT_TEST_SUPPORT_H_
 
+#include <signal.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -53,6 +55,32 @@ uint64_t VerifyPages(const void* base, size_t bytes, uint64_t seed, std::string*
 // lost write, anything else bytes from elsewhere, such as a slot mix-up).
 uint64_t RunOverlappingStamps(void* base, size_t bytes, int threads, int rounds,
                               std::string* first_wrong);
+
+// For the duration of its scope, catches SIGBUS (then restores the handler installed before):
+// the faulting access is abandoned and the signal recorded. Installed before a self-paging region
+// is mapped, it is the program's own handler, which faultline's passes foreign SIGBUS on to.
+class SigbusCatcher {
+ public:
+  SigbusCatcher();
+  ~SigbusCatcher();
+  SigbusCatcher(const SigbusCatcher&) = delete;
+  SigbusCatcher& operator=(const SigbusCatcher&) = delete;
+
+  // Reads the byte at `address`; returns whether that raised SIGBUS, whose si_code and si_addr
+  // code() and address() then give.
+  bool ReadRaises(const volatile char* address);
+  int code() const;
+  const void* address() const;
+
+ private:
+  struct sigaction previous_ {};
+};
+
+// Opens the running runtime's (unlinked) swap file a second time, read-write, through /proc.
+int OpenManagedSwapFile();
+// Corrupts the swap slot of the SWAPPED page at `page` (REQUIRE-d): flips the bits of `mask` in
+// its byte `offset`, on disk.
+void FlipSwappedByte(const void* page, size_t offset, unsigned char mask);
 
 // Number of open file descriptors and threads of this process (to check nothing leaks).
 int CountOpenFds();

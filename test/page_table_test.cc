@@ -32,11 +32,15 @@ TEST_CASE("allowed transitions are exactly the documented ones", "[page_state]")
   CHECK_FALSE(faultline::IsAllowedTransition(S::kResident, S::kLoading));
   CHECK(faultline::IsAllowedTransition(S::kEvicting, S::kSwapped));
   CHECK(faultline::IsAllowedTransition(S::kEvicting, S::kResident));
-  CHECK_FALSE(faultline::IsAllowedTransition(S::kEvicting, S::kEmpty));
+  CHECK(faultline::IsAllowedTransition(S::kEvicting, S::kEmpty));
   CHECK(faultline::IsAllowedTransition(S::kSwapped, S::kLoading));
+  CHECK(faultline::IsAllowedTransition(S::kSwapped, S::kEmpty));
+  CHECK_FALSE(faultline::IsAllowedTransition(S::kSwapped, S::kEvicting));
   CHECK_FALSE(faultline::IsAllowedTransition(S::kSwapped, S::kResident));
   CHECK(faultline::IsAllowedTransition(S::kLoading, S::kResident));
   CHECK(faultline::IsAllowedTransition(S::kLoading, S::kPoisoned));
+  CHECK(faultline::IsAllowedTransition(S::kLoading, S::kSwapped));
+  CHECK_FALSE(faultline::IsAllowedTransition(S::kLoading, S::kEmpty));
   for (int to = 0; to < faultline::kPageStateCount; ++to) {
     CHECK_FALSE(faultline::IsAllowedTransition(S::kPoisoned, static_cast<S>(to)));
   }

@@ -120,7 +120,11 @@ typedef struct fl_stats {
   uint64_t fault_latency_p50_ns; /* handler service time: message read to page mapped */
   uint64_t fault_latency_p99_ns;
   uint64_t fault_latency_max_ns;
-  uint64_t reserved[7];
+  uint64_t peak_resident_pages; /* most pages ever resident (or being loaded) at once */
+  uint64_t peak_managed_pages;  /* most pages ever managed at once */
+  uint64_t regions_adopted;     /* mappings taken over from the program (LD_PRELOAD) */
+  uint64_t forks;               /* fork()s of the process while it had managed memory */
+  uint64_t reserved[3];
 } fl_stats;
 
 int fl_get_stats(fl_stats* stats);

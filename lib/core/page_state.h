@@ -14,7 +14,8 @@
 //                           (EVICTING); 0 otherwise
 //
 // States and transitions (thread: F = fault handler, E = evictor or a fault handler reclaiming
-// directly, U = the thread unmapping the region, under the registry's write lock):
+// directly, U = the thread unmapping the region, under the registry's write lock, D = a program
+// thread discarding pages: madvise(MADV_DONTNEED or MADV_FREE) through the interposer):
 //
 //   EMPTY     never touched, or dropped while all zero; no memory, no slot; a fault gives zeros.
 //             -> RESIDENT (F: UFFDIO_COPY of zeros, fault-around)
@@ -24,16 +25,22 @@
 //             -> EMPTY    (E: moved out and found all zero: no I/O)
 //             -> SWAPPED  (E: clean page moved out and dropped: no I/O)
 //             -> EVICTING (E: dirty page moved out to a staging buffer, write submitted)
+//             -> EMPTY    (D: dropped; a clean page's slot is freed)
 //   EVICTING  not mapped; its bytes sit in staging buffer `payload` while the write is in flight.
 //             -> RESIDENT (F: a fault copies it back from staging at once: the write result is
 //                          then discarded and its slot freed)
 //             -> SWAPPED  (E: write completed; payload becomes the slot)
 //             -> RESIDENT (E: write failed: copied back from staging, dirty; never lost)
+//             -> EMPTY    (D: discarded; the write's completion finds the page changed and
+//                          frees the slot it wrote)
 //   SWAPPED   only in the swap file, slot `payload`, checksum in SwapStore.
 //             -> LOADING  (F: swap-in or readahead read submitted)
+//             -> EMPTY    (D: discarded; slot freed)
 //   LOADING   read of slot `payload` in flight; faults on the page wait for the same read.
 //             -> RESIDENT (F: read verified, UFFDIO_COPY)
 //             -> POISONED (F: I/O error or checksum mismatch: UFFDIO_POISON, log line)
+//             -> SWAPPED  (F: read verified, but the page's address no longer takes it (the
+//                          program changed the mapping meanwhile); the slot keeps it)
 //   POISONED  unrecoverable: access raises SIGBUS. Left only by unmapping.
 //
 // Any state -> gone (U: fl_unmap; slots freed, in-flight I/O completes into a missing region and
@@ -81,11 +88,11 @@ constexpr bool IsAllowedTransition(PageState from, PageState to) noexcept {
     case S::kResident:
       return to == S::kResident || to == S::kEmpty || to == S::kSwapped || to == S::kEvicting;
     case S::kEvicting:
-      return to == S::kResident || to == S::kSwapped;
+      return to == S::kResident || to == S::kSwapped || to == S::kEmpty;
     case S::kSwapped:
-      return to == S::kLoading;
+      return to == S::kLoading || to == S::kEmpty;
     case S::kLoading:
-      return to == S::kResident || to == S::kPoisoned;
+      return to == S::kResident || to == S::kPoisoned || to == S::kSwapped;
     case S::kPoisoned:
       return false;
   }

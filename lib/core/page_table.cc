@@ -2,7 +2,11 @@
 
 #include <sched.h>
 
+#include <algorithm>
+#include <new>
+
 #include "util/check.h"
+#include "util/raw_memory.h"
 
 namespace faultline {
 
@@ -24,18 +28,40 @@ const char* PageStateName(PageState state) noexcept {
   return "?";
 }
 
-PageTable::PageTable(uint64_t pages, PageCounters* counters)
-    : pages_(pages), counters_(counters), words_(new std::atomic<uint64_t>[pages]) {
-  for (uint64_t i = 0; i < pages; ++i) words_[i].store(0, std::memory_order_relaxed);
+namespace {
+size_t WordBytes(uint64_t pages) { return std::max<size_t>(1, pages) * sizeof(uint64_t); }
+}  // namespace
+
+// A zero word is an unlocked EMPTY page, so fresh anonymous memory is a table of EMPTY pages.
+static_assert(PageWord().state() == PageState::kEmpty && !PageWord().locked());
+
+PageTable::PageTable(uint64_t pages, PageCounters* counters) : pages_(pages), counters_(counters) {
+  void* words = RawAnonymous(WordBytes(pages));
+  if (words == MAP_FAILED) throw std::bad_alloc();
+  words_ = static_cast<std::atomic<uint64_t>*>(words);
+  counts_[static_cast<int>(PageState::kEmpty)].store(static_cast<int64_t>(pages));
   counters_->Add(PageState::kEmpty, static_cast<int64_t>(pages));
 }
 
 PageTable::~PageTable() {
-  for (uint64_t i = 0; i < pages_; ++i) {
-    PageWord word = Peek(i);
-    FL_CHECK(!word.locked(), "page table destroyed with a page locked");
-    counters_->Add(word.state(), -1);
+  for (int state = 0; state < kPageStateCount; ++state) {
+    counters_->Add(static_cast<PageState>(state), -counts_[state].load());
   }
+  RawMunmap(words_, WordBytes(pages_));
+}
+
+void PageTable::Count(PageState from, PageState to) noexcept {
+  if (from == to) return;
+  counters_->Add(from, -1);
+  counters_->Add(to, +1);
+  counts_[static_cast<int>(from)].fetch_sub(1, std::memory_order_relaxed);
+  counts_[static_cast<int>(to)].fetch_add(1, std::memory_order_relaxed);
+}
+
+void PageTable::Inherit(uint64_t index, PageWord word) noexcept {
+  FL_CHECK(Peek(index).raw() == 0, "inheriting into a page that is not EMPTY");
+  Count(PageState::kEmpty, word.state());
+  words_[index].store(word.raw() & ~PageWord::kLocked, std::memory_order_release);
 }
 
 PageWord PageTable::Lock(uint64_t index) noexcept {
@@ -70,10 +96,7 @@ bool PageTable::TryLock(uint64_t index, PageWord* word) noexcept {
 
 void PageTable::Transition(uint64_t index, PageWord locked, PageWord next) noexcept {
   FL_CHECK(IsAllowedTransition(locked.state(), next.state()), PageStateName(next.state()));
-  if (locked.state() != next.state()) {
-    counters_->Add(locked.state(), -1);
-    counters_->Add(next.state(), +1);
-  }
+  Count(locked.state(), next.state());
   words_[index].store(next.raw() & ~PageWord::kLocked, std::memory_order_release);
 }
 

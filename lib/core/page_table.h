@@ -3,9 +3,9 @@
 #ifndef FAULTLINE_LIB_CORE_PAGE_TABLE_H_
 #define FAULTLINE_LIB_CORE_PAGE_TABLE_H_
 
+#include <array>
 #include <atomic>
 #include <cstdint>
-#include <memory>
 
 #include "core/page_state.h"
 
@@ -31,7 +31,9 @@ class PageCounters {
 
 class PageTable {
  public:
-  // All pages start EMPTY and are counted in `counters`.
+  // All pages start EMPTY and are counted in `counters`. The words live in their own mapping
+  // (util/raw_memory.h), backed only where touched: a large reservation that is never used costs
+  // no memory. Throws std::bad_alloc when the mapping cannot be made.
   PageTable(uint64_t pages, PageCounters* counters);
   // Takes the pages out of `counters` in whatever state they are. REQUIRES: no page locked.
   ~PageTable();
@@ -79,10 +81,22 @@ class PageTable {
   // Sets or clears a flag bit without the lock (REFERENCED is a hint; races are harmless).
   void SetFlag(uint64_t index, uint64_t flag, bool on) noexcept;
 
+  // Gives an EMPTY page of a table that no other thread can reach yet the state `word` (unlocked),
+  // as when a region is rebuilt from another one's pages (Runtime, reshaping a region).
+  void Inherit(uint64_t index, PageWord word) noexcept;
+
+  // Pages of this table in `state` (a recent value: other threads change them).
+  int64_t Count(PageState state) const noexcept {
+    return counts_[static_cast<int>(state)].load(std::memory_order_relaxed);
+  }
+
  private:
+  void Count(PageState from, PageState to) noexcept;
+
   const uint64_t pages_;
   PageCounters* const counters_;
-  std::unique_ptr<std::atomic<uint64_t>[]> words_;
+  std::atomic<uint64_t>* words_;
+  std::array<std::atomic<int64_t>, kPageStateCount> counts_{};
 };
 
 }  // namespace faultline

@@ -1,5 +1,7 @@
 #include "core/pager.h"
 
+#include <sched.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -7,6 +9,7 @@
 
 #include "util/check.h"
 #include "util/log.h"
+#include "util/raw_memory.h"
 
 namespace faultline {
 
@@ -41,7 +44,9 @@ uint32_t Pager::RoomFor(uint32_t wanted) const noexcept {
 }
 
 void Pager::WakeEvictorIfNeeded() noexcept {
-  if (static_cast<uint64_t>(r_.counters->charged()) <= high_watermark_) return;
+  uint64_t charged = static_cast<uint64_t>(std::max<int64_t>(0, r_.counters->charged()));
+  r_.stats->peak_charged_pages.Max(charged);
+  if (charged <= high_watermark_) return;
   if (evictor_woken_.exchange(true, std::memory_order_relaxed)) return;
   uint64_t one = 1;
   ssize_t ignored = write(r_.evictor_wake_fd, &one, sizeof(one));
@@ -116,8 +121,58 @@ bool Pager::WaitForOwnIo(IoContext& ctx, const RegionRegistry::Reader& regions) 
   return true;
 }
 
+void Pager::Discard(const RegionRegistry::Reader& regions, Region& region, uint64_t first,
+                    uint64_t count) noexcept {
+  (void)regions;
+  constexpr uint32_t kRun = 512;
+  PageWord words[kRun];
+  uint64_t index = first;
+  const uint64_t end = first + count;
+  while (index < end) {
+    // Lock a run of pages in ascending order, stopping before a page whose read is in flight.
+    uint32_t n = 0;
+    while (n < kRun && index + n < end) {
+      PageWord word = region.pages.Lock(index + n);
+      if (word.state() == PageState::kLoading) {
+        region.pages.Unlock(index + n, word);
+        break;
+      }
+      words[n++] = word;
+    }
+    if (n == 0) {
+      sched_yield();  // the reading thread installs it shortly
+      continue;
+    }
+    // Regions are locked (Runtime::Map), so plain MADV_DONTNEED would be refused.
+    RawMadvise(region.PageAddress(index), size_t{n} << kPageShift, MADV_DONTNEED_LOCKED);
+    for (uint32_t i = 0; i < n; ++i) {
+      PageWord word = words[i];
+      switch (word.state()) {
+        case PageState::kResident:
+        case PageState::kSwapped:
+          if (word.state() == PageState::kSwapped || word.clean()) r_.slots->Free(word.payload());
+          region.pages.Transition(index + i, word, word.With(PageState::kEmpty, 0));
+          break;
+        case PageState::kEvicting:
+          // Its write's completion finds the page changed and frees the slot it wrote.
+          region.pages.Transition(index + i, word, word.With(PageState::kEmpty, 0));
+          break;
+        default:
+          // EMPTY stays so; POISONED too: the program does not get zeros for a page it lost.
+          region.pages.Unlock(index + i, word);
+          break;
+      }
+    }
+    index += n;
+  }
+}
+
 void Pager::ReleaseRegionSlots(Region& region) noexcept {
-  for (uint64_t i = 0; i < region.pages.size(); ++i) {
+  ReleaseSlots(region, 0, region.pages.size());
+}
+
+void Pager::ReleaseSlots(Region& region, uint64_t first, uint64_t count) noexcept {
+  for (uint64_t i = first; i < first + count; ++i) {
     PageWord word = region.pages.Peek(i);
     FL_CHECK(!word.locked(), "page locked in a removed region");
     switch (word.state()) {

@@ -6,7 +6,10 @@
 //   - an application thread in its SIGBUS handler (self-paging regions, core/self_paging.h):
 //     ResolveOnFaultingThread, which uses only atomics, uffd ioctls and leaf mutexes;
 //   - the evictor: ReclaimBatch, HandleCompletion;
-//   - the thread unmapping a region: ReleaseRegionSlots.
+//   - the thread unmapping a region: ReleaseRegionSlots;
+//   - a program thread in madvise (through the interposer): Discard;
+//   - the thread calling fork(): PauseEviction / ResumeEviction in the parent, and
+//     MaterializeInChild in the child (core/pager_fork.cc).
 // Every page-state change goes through PageTable::Transition (page_state.h). Nothing here
 // allocates, throws or blocks except on its own I/O.
 //
@@ -113,6 +116,27 @@ class Pager {
   // pages). EVICTING pages' slots are freed by their write completions. REQUIRES: the region is
   // out of the registry (no other thread can reach it).
   void ReleaseRegionSlots(Region& region) noexcept;
+  // The same for pages [first, first + count) of a region whose other pages live on in regions
+  // rebuilt from it (Runtime). REQUIRES: the caller holds the registry's write lock.
+  void ReleaseSlots(Region& region, uint64_t first, uint64_t count) noexcept;
+
+  // Drops pages [first, first + count) of `region` as madvise(MADV_DONTNEED) does: the next access
+  // reads zeros; their swap slots are freed. Waits out reads in flight on those pages.
+  // REQUIRES: `regions` holds the registry's read lock; the range is inside the region.
+  void Discard(const RegionRegistry::Reader& regions, Region& region, uint64_t first,
+               uint64_t count) noexcept;
+
+  // Fork (core/pager_fork.cc). PauseEviction stops new eviction batches and waits for those in
+  // progress, so that no page is between the region and its staging buffer when the process is
+  // copied; faults are still served (over the limit if need be). Nests; ResumeEviction undoes one.
+  void PauseEviction() noexcept;
+  void ResumeEviction() noexcept;
+  // In a child process right after fork(), single-threaded: gives every managed page of the
+  // child's copy the contents the parent's page had (reading swapped pages from the swap file,
+  // which the parent holds for it: SwapSlotAllocator::BeginHold), so the child no longer needs a
+  // pager. Pages it cannot read back are poisoned (SIGBUS on access) and logged. Returns the
+  // number of pages read from swap.
+  uint64_t MaterializeInChild(const RegionRegistry& registry) noexcept;
 
   uint64_t limit_pages() const { return config_.limit_pages; }
   uint64_t high_watermark() const { return high_watermark_; }
@@ -184,6 +208,11 @@ class Pager {
   // Set when a thread has asked the evictor to run and it has not yet picked the request up;
   // spares an eventfd write per fault. Relaxed: a lost or extra wake-up only costs latency.
   std::atomic<bool> evictor_woken_{false};
+  // Fork: eviction pauses in force, and eviction batches between their start and the end of
+  // their moves. Sequentially consistent, as a pair: a batch announces itself, then checks for a
+  // pause; a pause announces itself, then waits for the batches.
+  std::atomic<int> eviction_pauses_{0};
+  std::atomic<int> batches_in_progress_{0};
 
   friend class Evictor;
 };

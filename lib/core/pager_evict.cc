@@ -30,6 +30,7 @@ uint32_t Pager::LockVictims(const RegionRegistry::Reader& regions, VictimCandida
   for (uint32_t i = 0; i < count; ++i) {
     VictimCandidate c = candidates[i];
     PageWord word;
+    if (c.region->reshaping.load(std::memory_order_relaxed)) continue;
     if (!c.region->pages.TryLock(c.index, &word)) continue;
     if (word.state() != PageState::kResident || word.pinned()) {
       c.region->pages.Unlock(c.index, word);
@@ -46,6 +47,12 @@ uint32_t Pager::ReclaimBatch(IoContext& ctx, const RegionRegistry::Reader& regio
                              bool* staging_busy) noexcept {
   uint32_t batch = std::min({want, config_.evict_batch_pages, kMaxBatch});
   if (batch == 0) return 0;
+  batches_in_progress_.fetch_add(1);
+  struct BatchEnd {
+    std::atomic<int>& in_progress;
+    ~BatchEnd() { in_progress.fetch_sub(1); }
+  } batch_end{batches_in_progress_};
+  if (eviction_pauses_.load() > 0) return 0;
   int chunk = r_.evict_staging->Acquire();
   if (chunk < 0) {
     if (staging_busy != nullptr) *staging_busy = true;

@@ -197,6 +197,13 @@ void Pager::ZeroFill(Region& region, uint64_t index, PageWord word, uint64_t sta
                            [](PageWord w, uint32_t) { return w.state() == PageState::kEmpty; });
   size_t copied = CopyIn(region.uffd, region.PageAddress(index), r_.zero_source,
                          size_t{count} * kPageSize, false);
+  if (copied == 0 && count > 1) {
+    // The window crosses into another mapping (the program changed the protection of part of
+    // the region, or unmapped it): resolve the faulting page alone.
+    for (uint32_t i = 1; i < count; ++i) region.pages.Unlock(index + i, words[i]);
+    count = 1;
+    copied = CopyIn(region.uffd, region.PageAddress(index), r_.zero_source, kPageSize, false);
+  }
   uint32_t resolved = static_cast<uint32_t>(copied >> kPageShift);
   for (uint32_t i = 0; i < count; ++i) {
     if (i < resolved) {
@@ -299,11 +306,20 @@ void Pager::InstallLoaded(Region& region, const ReadOp& op, const char* staging,
       fault_in_run && op.write_fault ? static_cast<uint32_t>(op.fault_index - op.first_index) : end;
   auto install = [&](uint32_t first, uint32_t n, bool clean) {
     if (n == 0) return;
-    CopyIn(region.uffd, region.PageAddress(op.first_index + first),
-           staging + (size_t{first} << kPageShift), size_t{n} << kPageShift, clean);
+    size_t copied = CopyIn(region.uffd, region.PageAddress(op.first_index + first),
+                           staging + (size_t{first} << kPageShift), size_t{n} << kPageShift, clean);
     for (uint32_t p = first; p < first + n; ++p) {
       PageWord w = words[p - from];
       uint64_t slot = w.payload();
+      size_t offset = size_t{p - first} << kPageShift;
+      // A run that crosses into another mapping (the program changed part of the region's
+      // protection meanwhile) is installed page by page; a page whose address takes no copy at
+      // all stays in its slot.
+      if (offset >= copied && CopyIn(region.uffd, region.PageAddress(op.first_index + p),
+                                     staging + (size_t{p} << kPageShift), kPageSize, clean) == 0) {
+        region.pages.Transition(op.first_index + p, w, w.With(PageState::kSwapped, slot));
+        continue;
+      }
       if (!clean) r_.slots->Free(slot);
       region.pages.Transition(op.first_index + p, w,
                               w.With(PageState::kResident, clean ? slot : 0));

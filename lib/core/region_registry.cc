@@ -1,8 +1,21 @@
 #include "core/region_registry.h"
 
+#include <new>
+
 #include "util/check.h"
+#include "util/raw_memory.h"
 
 namespace faultline {
+
+RegionRegistry::RegionRegistry() {
+  void* view = RawAnonymous(kViewSlots * sizeof(std::atomic<const Region*>));
+  if (view == MAP_FAILED) throw std::bad_alloc();
+  view_ = static_cast<std::atomic<const Region*>*>(view);
+}
+
+RegionRegistry::~RegionRegistry() {
+  RawMunmap(view_, kViewSlots * sizeof(std::atomic<const Region*>));
+}
 
 Region* RegionRegistry::Reader::Find(uintptr_t addr) const {
   registry_.mutex_.AssertReaderHeld();
@@ -27,33 +40,116 @@ Region* RegionRegistry::Reader::NextAfter(RegionId after) const {
   return it->second;
 }
 
+Region* RegionRegistry::Reader::FirstOverlap(uintptr_t begin, uintptr_t end) const {
+  registry_.mutex_.AssertReaderHeld();
+  return FirstOverlapIn(registry_.by_base_, begin, end);
+}
+
+Region* RegionRegistry::Writer::FirstOverlap(uintptr_t begin, uintptr_t end) const {
+  return FirstOverlapIn(registry_.by_base_, begin, end);
+}
+
+Region* RegionRegistry::FirstOverlapIn(const ByBase& regions, uintptr_t begin, uintptr_t end) {
+  auto it = regions.upper_bound(begin);
+  if (it != regions.begin()) {
+    auto previous = std::prev(it);
+    if (previous->second->Contains(begin)) return previous->second.get();
+  }
+  return it != regions.end() && it->first < end ? it->second.get() : nullptr;
+}
+
+Region* RegionRegistry::Writer::Add(uintptr_t base, uint64_t pages, PageCounters* counters,
+                                    int uffd, bool self_paging) {
+  return registry_.AddLocked(base, pages, counters, uffd, self_paging);
+}
+
+std::unique_ptr<Region> RegionRegistry::Writer::Take(Region* region) {
+  return registry_.TakeLocked(region);
+}
+
 Region* RegionRegistry::Add(uintptr_t base, uint64_t pages, PageCounters* counters, int uffd,
                             bool self_paging) {
   absl::MutexLock lock(&mutex_);
+  return AddLocked(base, pages, counters, uffd, self_paging);
+}
+
+Region* RegionRegistry::AddLocked(uintptr_t base, uint64_t pages, PageCounters* counters, int uffd,
+                                  bool self_paging) {
+  return InsertLocked(CreateLocked(base, pages, counters, uffd, self_paging));
+}
+
+std::unique_ptr<Region> RegionRegistry::CreateLocked(uintptr_t base, uint64_t pages,
+                                                     PageCounters* counters, int uffd,
+                                                     bool self_paging) {
+  uint32_t slot = view_free_hint_;
+  for (uint32_t tried = 0; view_[slot].load(std::memory_order_relaxed) != nullptr; ++tried) {
+    if (tried == kViewSlots) throw std::bad_alloc();
+    slot = (slot + 1) % kViewSlots;
+  }
   RegionId id = next_id_++;
   FL_CHECK(id != 0, "region ids exhausted");
   auto region = std::make_unique<Region>(id, base, pages, counters, uffd, self_paging);
+  region->view_slot = slot;
+  view_free_hint_ = (slot + 1) % kViewSlots;
+  view_[slot].store(region.get(), std::memory_order_release);
+  if (slot >= view_end_.load(std::memory_order_relaxed)) {
+    view_end_.store(slot + 1, std::memory_order_release);
+  }
+  return region;
+}
+
+Region* RegionRegistry::InsertLocked(std::unique_ptr<Region> region) {
   Region* raw = region.get();
-  auto [it, inserted] = by_base_.emplace(base, std::move(region));
+  RegionId id = raw->id;
+  auto [it, inserted] = by_base_.emplace(raw->base, std::move(region));
   FL_CHECK(inserted, "region added twice");
-  by_id_.emplace(id, raw);
+  try {
+    by_id_.emplace(id, raw);
+  } catch (...) {
+    region = std::move(it->second);
+    by_base_.erase(it);
+    view_[raw->view_slot].store(nullptr, std::memory_order_release);
+    throw;
+  }
   return raw;
+}
+
+std::unique_ptr<Region> RegionRegistry::Writer::Create(uintptr_t base, uint64_t pages,
+                                                       PageCounters* counters, int uffd) {
+  return registry_.CreateLocked(base, pages, counters, uffd, false);
+}
+
+Region* RegionRegistry::Writer::Insert(std::unique_ptr<Region> region) {
+  return registry_.InsertLocked(std::move(region));
+}
+
+void RegionRegistry::Writer::Discard(std::unique_ptr<Region> region) {
+  registry_.view_[region->view_slot].store(nullptr, std::memory_order_release);
+}
+
+std::unique_ptr<Region> RegionRegistry::TakeLocked(Region* region) {
+  auto it = by_base_.find(region->base);
+  FL_CHECK(it != by_base_.end() && it->second.get() == region, "taking a region not registered");
+  std::unique_ptr<Region> owned = std::move(it->second);
+  by_base_.erase(it);
+  by_id_.erase(owned->id);
+  view_[owned->view_slot].store(nullptr, std::memory_order_release);
+  return owned;
 }
 
 std::unique_ptr<Region> RegionRegistry::Remove(uintptr_t base, uint64_t pages) {
   absl::MutexLock lock(&mutex_);
   auto it = by_base_.find(base);
   if (it == by_base_.end() || it->second->pages.size() != pages) return nullptr;
-  std::unique_ptr<Region> region = std::move(it->second);
-  by_base_.erase(it);
-  by_id_.erase(region->id);
-  return region;
+  return TakeLocked(it->second.get());
 }
 
-std::map<uintptr_t, std::unique_ptr<Region>> RegionRegistry::RemoveAll() {
+std::vector<std::unique_ptr<Region>> RegionRegistry::RemoveAll() {
   absl::MutexLock lock(&mutex_);
-  by_id_.clear();
-  return std::exchange(by_base_, {});
+  std::vector<std::unique_ptr<Region>> all;
+  all.reserve(by_base_.size());
+  while (!by_base_.empty()) all.push_back(TakeLocked(by_base_.begin()->second.get()));
+  return all;
 }
 
 uint64_t RegionRegistry::count() const {

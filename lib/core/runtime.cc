@@ -13,6 +13,7 @@
 #include "kernel/uffd.h"
 #include "kernel/uffd_abi.h"
 #include "util/log.h"
+#include "util/raw_memory.h"
 #include "util/status.h"
 
 namespace faultline {
@@ -122,7 +123,8 @@ absl::Status Runtime::Start(const fl_config& c) {
   // Zero fill copies from here: a read-only anonymous mapping whose pages all map the kernel's
   // shared zero page, so the source of every copy stays in the CPU cache.
   zero_source_bytes_ = size_t{c.fault_around_pages} << kPageShift;
-  zero_source_ = mmap(nullptr, zero_source_bytes_, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  zero_source_ =
+      RawMmap(nullptr, zero_source_bytes_, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (zero_source_ == MAP_FAILED) {
     zero_source_ = nullptr;
     return ErrnoError(errno, "mmap of the zero-fill source");
@@ -170,6 +172,7 @@ absl::Status Runtime::Start(const fl_config& c) {
   evictor_ = std::make_unique<Evictor>(pager_.get(), &registry_, &counters_, evictor_wake_fd_,
                                        std::move(*ring), c.fault_threads);
   evictor_->Start();
+  fork_holds_ = std::make_unique<ForkHolds>(slots_.get());
   Log().info("runtime started: limit {} MiB, swap {} (up to {} MiB), {} fault thread(s)",
              c.memory_limit >> 20, swap_->description(), (swap_->slot_count() * kPageSize) >> 20,
              c.fault_threads);
@@ -178,20 +181,22 @@ absl::Status Runtime::Start(const fl_config& c) {
 
 Runtime::~Runtime() {
   RemoveSigbusHandler();
+  fork_holds_.reset();
   for (auto& handler : handlers_) handler->Stop();
   if (evictor_) evictor_->Stop();
-  for (auto& [base, region] : registry_.RemoveAll()) {
+  for (auto& region : registry_.RemoveAll()) {
     if (pager_) pager_->ReleaseRegionSlots(*region);
+    void* base = reinterpret_cast<void*>(region->base);
     size_t bytes = region->pages.size() << kPageShift;
-    uffd::Unregister(region->uffd, reinterpret_cast<void*>(base), bytes);
-    munmap(reinterpret_cast<void*>(base), bytes);
+    uffd::Unregister(region->uffd, base, bytes);
+    RawMunmap(base, bytes);
   }
   handlers_.clear();
   evictor_.reset();
   pager_.reset();
   read_staging_.reset();
   evict_staging_.reset();
-  if (zero_source_ != nullptr) munmap(zero_source_, zero_source_bytes_);
+  if (zero_source_ != nullptr) RawMunmap(zero_source_, zero_source_bytes_);
   for (int fd :
        {uffd_, staging_uffd_, self_paging_uffd_, stop_fd_, evictor_wake_fd_, mailbox_wake_fd_}) {
     if (fd >= 0) close(fd);
@@ -213,27 +218,27 @@ absl::StatusOr<void*> Runtime::Map(size_t length, unsigned flags) {
     if (!installed.ok()) return installed;
   }
   const int uffd = self_paging ? self_paging_uffd_ : uffd_;
-  void* address = mmap(nullptr, length, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  void* address = RawMmap(nullptr, length, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (address == MAP_FAILED) {
     return ErrnoError(errno, absl::StrFormat("fl_map of %u bytes: mmap", length));
   }
   // 4 KiB pages: the page table, UFFDIO_MOVE and the swap slots all work page by page.
-  madvise(address, length, MADV_NOHUGEPAGE);
+  RawMadvise(address, length, MADV_NOHUGEPAGE);
   // faultline is this memory's pager: the kernel must not reclaim it behind faultline's back.
   // Kernel reclaim of region pages interleaved with UFFDIO_MOVE lost pages (they moved out
   // reading as zeros) when the process ran in a memory cgroup with kernel swap. Locked on fault,
   // pages sit on the unevictable list; only resident pages count against RLIMIT_MEMLOCK.
   if (mlock2(address, length, MLOCK_ONFAULT) != 0) {
     int err = errno;
-    munmap(address, length);
+    RawMunmap(address, length);
     return ErrnoError(err, "fl_map: mlock2(MLOCK_ONFAULT)",
                       "raise RLIMIT_MEMLOCK or grant CAP_IPC_LOCK");
   }
   int rc =
       uffd::Register(uffd, address, length, UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP);
   if (rc != 0) {
-    munmap(address, length);
+    RawMunmap(address, length);
     return ErrnoError(-rc, "fl_map: registering the region with userfaultfd");
   }
   try {
@@ -241,9 +246,10 @@ absl::StatusOr<void*> Runtime::Map(size_t length, unsigned flags) {
                   self_paging);
   } catch (const std::bad_alloc&) {
     uffd::Unregister(uffd, address, length);
-    munmap(address, length);
+    RawMunmap(address, length);
     return ErrnoError(ENOMEM, absl::StrFormat("fl_map of %u bytes: page table", length));
   }
+  NoteManaged();
   return address;
 }
 
@@ -260,7 +266,7 @@ absl::Status Runtime::Unmap(void* address, size_t length) {
   }
   pager_->ReleaseRegionSlots(*region);
   uffd::Unregister(region->uffd, address, length);
-  munmap(address, length);
+  RawMunmap(address, length);
   return absl::OkStatus();
 }
 
@@ -299,6 +305,10 @@ void Runtime::GetStats(fl_stats* s) const {
   s->fault_latency_p50_ns = stats_.fault_latency.Percentile(0.50);
   s->fault_latency_p99_ns = stats_.fault_latency.Percentile(0.99);
   s->fault_latency_max_ns = stats_.fault_latency.max();
+  s->peak_resident_pages = std::max(stats_.peak_charged_pages.Get(), s->resident_pages);
+  s->peak_managed_pages = std::max(stats_.peak_managed_pages.Get(), s->managed_pages);
+  s->regions_adopted = stats_.regions_adopted.Get();
+  s->forks = stats_.forks.Get();
 }
 
 bool Runtime::ResolveSigbus(uintptr_t address, bool write, uint64_t start_ns) noexcept {

@@ -13,6 +13,7 @@
 #include "core/eviction_policy.h"
 #include "core/evictor.h"
 #include "core/fault_handler.h"
+#include "core/fork_holds.h"
 #include "core/pager.h"
 #include "core/region_registry.h"
 #include "core/self_paging.h"
@@ -47,9 +48,58 @@ class Runtime final : public SigbusTarget {
 
   bool ResolveSigbus(uintptr_t address, bool write, uint64_t start_ns) noexcept override;
 
+  // What the program does to its own mappings, as the interposer (lib/preload/) reports it
+  // (core/runtime_mappings.cc). Only page-aligned ranges are passed in.
+  //
+  // Adopt: the program has just made [address, +length) a private anonymous read-write-able
+  // mapping (`shared_anonymous`: it asked for MAP_SHARED|MAP_ANONYMOUS, which the interposer
+  // turned into a private one); manage it. On error nothing is managed and the mapping is left as
+  // the kernel made it.
+  absl::Status Adopt(void* address, size_t length, bool shared_anonymous);
+  // Whether any page of [address, +length) is managed.
+  bool Overlaps(const void* address, size_t length) const;
+  // The program has unmapped [address, +length) (munmap, or a MAP_FIXED mapping made over it):
+  // the managed pages there are forgotten and their slots freed; regions are cut around them.
+  void Forget(const void* address, size_t length);
+  // mremap(2) of a range that overlaps managed memory, with mremap's contract: the new address,
+  // or MAP_FAILED with errno set (and nothing changed).
+  void* Remap(void* old_address, size_t old_size, size_t new_size, int flags, void* new_address);
+  // madvise(2) of a range that overlaps managed memory: 0, or -errno.
+  int Advise(void* address, size_t length, int advice);
+  // fork(), as pthread_atfork handlers. The child is left without a runtime: every managed page
+  // becomes ordinary memory of its own (Pager::MaterializeInChild), and the Runtime object must
+  // not be used (or destroyed) there.
+  void PrepareFork() noexcept;
+  void ParentAfterFork() noexcept;
+  void ChildAfterFork() noexcept;
+
  private:
   Runtime() = default;
   absl::Status Start(const fl_config& config);
+
+  // A part of a region that survives a change of the program's mappings, as a new region: pages
+  // [first, first + count) of the old one, now at `base`, followed by `grow` new EMPTY pages.
+  struct Piece {
+    uint64_t first;
+    uint64_t count;
+    uintptr_t base;
+    uint64_t grow;
+  };
+  // Runs fn(writer) under the registry's write lock at a moment when no region overlapping
+  // [begin, end) has I/O in flight (such regions are marked reshaping meanwhile, so that the
+  // evictor stops adding to it).
+  template <typename Fn>
+  void WithQuiescedRegions(uintptr_t begin, uintptr_t end, Fn fn);
+  // Replaces `region` by `pieces` (ordered by `first`, not overlapping): each becomes a region
+  // with a copy of its pages' words, published in the fork view before `change` runs.
+  // `change` performs the program's system call and returns false (errno set) if it failed; then
+  // nothing is changed. Otherwise the pages that no piece keeps lose their slots and `region` is
+  // replaced. Returns the new regions in `made`.
+  template <typename Change>
+  bool Reshape(RegionRegistry::Writer& writer, Region* region, const Piece* pieces, int count,
+               Change change, Region** made);
+  void ForgetLocked(RegionRegistry::Writer& writer, uintptr_t begin, uintptr_t end);
+  void NoteManaged();
 
   fl_config config_{};
   int uffd_ = -1;
@@ -72,6 +122,8 @@ class Runtime final : public SigbusTarget {
   std::unique_ptr<Pager> pager_;
   std::vector<std::unique_ptr<FaultHandler>> handlers_;
   std::unique_ptr<Evictor> evictor_;
+  std::unique_ptr<ForkHolds> fork_holds_;
+  ForkHolds::Pipe fork_pipe_;  // of the fork in progress (PrepareFork to the After handlers)
 };
 
 }  // namespace faultline

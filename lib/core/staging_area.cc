@@ -3,11 +3,8 @@
 #include <sys/mman.h>
 
 #include "kernel/uffd.h"
-
-#ifndef MADV_DONTNEED_LOCKED
-#define MADV_DONTNEED_LOCKED 24  // Linux 5.18; Debian 12's headers predate it
-#endif
 #include "util/check.h"
+#include "util/raw_memory.h"
 #include "util/status.h"
 
 namespace faultline {
@@ -16,22 +13,22 @@ absl::StatusOr<std::unique_ptr<StagingArea>> StagingArea::Create(Kind kind, uint
                                                                  uint32_t chunk_pages,
                                                                  int staging_uffd) {
   size_t bytes = size_t{chunks} * chunk_pages << 12;
-  void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* base = RawMmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (base == MAP_FAILED) return ErrnoError(errno, "mmap of the swap staging area");
   // 4 KiB pages only: UFFDIO_MOVE and O_DIRECT work page by page here.
-  madvise(base, bytes, MADV_NOHUGEPAGE);
+  RawMadvise(base, bytes, MADV_NOHUGEPAGE);
   if (kind == Kind::kEvictionTarget) {
     // Locked like the regions (Runtime::Map): UFFDIO_MOVE needs source and destination alike.
     if (mlock2(base, bytes, MLOCK_ONFAULT) != 0) {
       int err = errno;
-      munmap(base, bytes);
+      RawMunmap(base, bytes);
       return ErrnoError(err, "mlock of the eviction staging area",
                         "faultline keeps the kernel from reclaiming the memory it manages; raise "
                         "RLIMIT_MEMLOCK or grant CAP_IPC_LOCK");
     }
     int rc = uffd::Register(staging_uffd, base, bytes, UFFDIO_REGISTER_MODE_WP);
     if (rc != 0) {
-      munmap(base, bytes);
+      RawMunmap(base, bytes);
       return ErrnoError(-rc, "registering the eviction staging area with userfaultfd");
     }
   }
@@ -45,7 +42,7 @@ StagingArea::StagingArea(Kind kind, char* base, uint32_t chunks, uint32_t chunk_
   for (int i = static_cast<int>(chunks) - 1; i >= 0; --i) free_.push_back(i);
 }
 
-StagingArea::~StagingArea() { munmap(base_, chunks_ * chunk_bytes()); }
+StagingArea::~StagingArea() { RawMunmap(base_, chunks_ * chunk_bytes()); }
 
 int StagingArea::Acquire() {
   absl::MutexLock lock(&mutex_);
@@ -59,7 +56,7 @@ void StagingArea::Release(int chunk) {
   FL_CHECK(chunk >= 0 && static_cast<uint32_t>(chunk) < chunks_, "staging chunk out of range");
   if (kind_ == Kind::kEvictionTarget) {
     // The area is mlocked (see Create): plain MADV_DONTNEED refuses locked ranges.
-    FL_CHECK(madvise(ChunkAddress(chunk), chunk_bytes(), MADV_DONTNEED_LOCKED) == 0,
+    FL_CHECK(RawMadvise(ChunkAddress(chunk), chunk_bytes(), MADV_DONTNEED_LOCKED) == 0,
              "MADV_DONTNEED_LOCKED of a staging chunk");
   }
   absl::MutexLock lock(&mutex_);

@@ -44,6 +44,10 @@ struct PagerStats {
   Counter limit_overshoot_pages;
   Counter io_errors;
   Counter checksum_errors;
+  Counter peak_charged_pages;
+  Counter peak_managed_pages;
+  Counter regions_adopted;
+  Counter forks;
   LatencyHistogram fault_latency;
 };
 

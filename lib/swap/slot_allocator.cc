@@ -1,6 +1,7 @@
 #include "swap/slot_allocator.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "util/check.h"
 
@@ -23,6 +24,7 @@ SwapSlotAllocator::SwapSlotAllocator(uint64_t total_slots, uint32_t streams)
     : total_(total_slots),
       cluster_count_(ClusterCountFor(total_slots)),
       bitmap_(static_cast<size_t>(cluster_count_) * kWordsPerCluster, 0),
+      held_frees_(bitmap_.size(), 0),
       cluster_free_(cluster_count_, kSlotsPerCluster),
       cluster_owner_(cluster_count_, kNone),
       streams_(streams) {
@@ -173,14 +175,43 @@ void SwapSlotAllocator::ReleaseLocked(uint64_t slot) {
   --used_;
 }
 
+void SwapSlotAllocator::FreeLocked(uint64_t slot) {
+  if (holds_ == 0) {
+    ReleaseLocked(slot);
+    return;
+  }
+  FL_CHECK(slot != kNoSlot && slot <= total_, "freeing a swap slot that does not exist");
+  const uint64_t index = slot - 1;
+  const uint64_t bit = uint64_t{1} << (index % 64);
+  FL_CHECK((bitmap_[index / 64] & bit) != 0 && (held_frees_[index / 64] & bit) == 0,
+           "freeing a swap slot that is not allocated");
+  held_frees_[index / 64] |= bit;
+}
+
 void SwapSlotAllocator::Free(uint64_t slot) {
   absl::MutexLock lock(&mutex_);
-  ReleaseLocked(slot);
+  FreeLocked(slot);
 }
 
 void SwapSlotAllocator::FreeRun(uint64_t first, uint32_t count) {
   absl::MutexLock lock(&mutex_);
-  for (uint32_t i = 0; i < count; ++i) ReleaseLocked(first + i);
+  for (uint32_t i = 0; i < count; ++i) FreeLocked(first + i);
+}
+
+void SwapSlotAllocator::BeginHold() {
+  absl::MutexLock lock(&mutex_);
+  ++holds_;
+}
+
+void SwapSlotAllocator::EndHold() {
+  absl::MutexLock lock(&mutex_);
+  FL_CHECK(holds_ > 0, "ending a fork hold that was not begun");
+  if (--holds_ > 0) return;
+  for (size_t word = 0; word < held_frees_.size(); ++word) {
+    for (uint64_t bits = std::exchange(held_frees_[word], 0); bits != 0; bits &= bits - 1) {
+      ReleaseLocked(word * 64 + static_cast<uint64_t>(__builtin_ctzll(bits)) + 1);
+    }
+  }
 }
 
 bool SwapSlotAllocator::IsAllocated(uint64_t slot) const {

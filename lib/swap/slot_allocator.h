@@ -36,6 +36,13 @@ class SwapSlotAllocator {
   void Free(uint64_t slot) ABSL_LOCKS_EXCLUDED(mutex_);
   void FreeRun(uint64_t first, uint32_t count) ABSL_LOCKS_EXCLUDED(mutex_);
 
+  // Fork hold. A child process reads the slots its parent held at fork() from the same file
+  // (Runtime::MaterializeInChild), so the parent must not reuse them until the child is done.
+  // While at least one hold is active, Free() only records the slot (it stays allocated);
+  // EndHold() of the last hold frees what was recorded.
+  void BeginHold() ABSL_LOCKS_EXCLUDED(mutex_);
+  void EndHold() ABSL_LOCKS_EXCLUDED(mutex_);
+
   bool IsAllocated(uint64_t slot) const ABSL_LOCKS_EXCLUDED(mutex_);
   uint64_t used() const ABSL_LOCKS_EXCLUDED(mutex_);
   uint64_t total() const { return total_; }
@@ -57,6 +64,7 @@ class SwapSlotAllocator {
   uint64_t TakeRun(uint32_t stream, uint32_t cluster, uint32_t start, uint32_t length)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void ReleaseLocked(uint64_t slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  void FreeLocked(uint64_t slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   const uint64_t total_;
   const uint32_t cluster_count_;
@@ -67,6 +75,9 @@ class SwapSlotAllocator {
   std::vector<uint32_t> cluster_free_ ABSL_GUARDED_BY(mutex_);   // free slots per cluster
   std::vector<uint32_t> cluster_owner_ ABSL_GUARDED_BY(mutex_);  // stream whose current it is
   std::vector<Stream> streams_ ABSL_GUARDED_BY(mutex_);
+  // Bit (slot - 1) is set when the slot was freed during a fork hold.
+  std::vector<uint64_t> held_frees_ ABSL_GUARDED_BY(mutex_);
+  uint32_t holds_ ABSL_GUARDED_BY(mutex_) = 0;
   uint64_t used_ ABSL_GUARDED_BY(mutex_) = 0;
   uint32_t wholly_free_clusters_ ABSL_GUARDED_BY(mutex_) = 0;
   uint32_t free_cluster_hint_ ABSL_GUARDED_BY(mutex_) = 0;  // where the next search starts

@@ -1,14 +1,15 @@
-// ZeroedArray: a fixed-size array of zero-initialised trivial values in its own anonymous mapping.
+// ZeroedArray: a fixed-size array of zero-initialised trivial values in its own anonymous mapping
+// (util/raw_memory.h: never managed by faultline).
 // Pages are only backed once written, so an array sized for the largest case (a checksum for
 // every slot of a 64 GiB swap file: 64 MiB) costs memory in proportion to what is used.
 #ifndef FAULTLINE_LIB_UTIL_ZEROED_ARRAY_H_
 #define FAULTLINE_LIB_UTIL_ZEROED_ARRAY_H_
 
-#include <sys/mman.h>
-
 #include <cstddef>
 #include <new>
 #include <type_traits>
+
+#include "util/raw_memory.h"
 
 namespace faultline {
 
@@ -19,12 +20,11 @@ class ZeroedArray {
  public:
   // Throws std::bad_alloc when the mapping cannot be made (control path only).
   explicit ZeroedArray(size_t size) : size_(size) {
-    void* p = mmap(nullptr, bytes(), PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void* p = RawAnonymous(bytes());
     if (p == MAP_FAILED) throw std::bad_alloc();
     data_ = static_cast<T*>(p);
   }
-  ~ZeroedArray() { munmap(data_, bytes()); }
+  ~ZeroedArray() { RawMunmap(data_, bytes()); }
   ZeroedArray(const ZeroedArray&) = delete;
   ZeroedArray& operator=(const ZeroedArray&) = delete;
 

@@ -1,0 +1,372 @@
+// What the program does to its own mappings (Runtime, "the interposer's entry points"): adopting
+// new mappings, unmapping, mremap, madvise, and fork. docs/design.md, "Programs under LD_PRELOAD",
+// has the reasoning; the rules that keep this safe:
+//
+//  - A region's shape never changes: when the program unmaps or moves part of it, the surviving
+//    parts become new regions with copies of their page words (Reshape), and the old region goes.
+//    That happens only while the old region has no I/O in flight (WithQuiescedRegions), so no
+//    completion that names the old region's id can belong to a page that lives on.
+//  - The new regions are published in the registry's fork view before the program's system call
+//    and the old one unpublished after it: a child forked at any instant finds every page.
+//  - Everything here that faultline's threads will read is allocated on the internal heap; the
+//    registry's write lock is held only around code that touches no managed memory.
+#include <linux/userfaultfd.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <new>
+
+#include "absl/strings/str_format.h"
+#include "core/runtime.h"
+#include "kernel/uffd.h"
+#include "util/check.h"
+#include "util/log.h"
+#include "util/raw_memory.h"
+#include "util/status.h"
+
+namespace faultline {
+namespace {
+
+constexpr int64_t kQuiesceWaitNs = 20'000;
+
+uintptr_t EndOf(const Region& region) { return region.base + (region.pages.size() << kPageShift); }
+
+// Makes a range of the program's usable by a region: 4 KiB pages, locked on fault (see
+// Runtime::Map), registered for missing and write-protect faults. Returns 0 or -errno.
+int PrepareRange(int uffd, void* address, size_t length) {
+  RawMadvise(address, length, MADV_NOHUGEPAGE);
+  if (mlock2(address, length, MLOCK_ONFAULT) != 0) return -errno;
+  int rc =
+      uffd::Register(uffd, address, length, UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP);
+  if (rc != 0) munlock(address, length);
+  return rc;
+}
+
+}  // namespace
+
+void Runtime::NoteManaged() {
+  int64_t managed = 0;
+  for (int state = 0; state < kPageStateCount; ++state) {
+    managed += counters_.Get(static_cast<PageState>(state));
+  }
+  stats_.peak_managed_pages.Max(static_cast<uint64_t>(std::max<int64_t>(0, managed)));
+}
+
+template <typename Fn>
+void Runtime::WithQuiescedRegions(uintptr_t begin, uintptr_t end, Fn fn) {
+  for (;;) {
+    {
+      RegionRegistry::Writer writer(registry_);
+      bool busy = false;
+      for (Region* r = writer.FirstOverlap(begin, end); r != nullptr;
+           r = writer.FirstOverlap(EndOf(*r), end)) {
+        if (r->pages.Count(PageState::kLoading) + r->pages.Count(PageState::kEvicting) > 0) {
+          r->reshaping.store(true, std::memory_order_relaxed);
+          busy = true;
+        }
+      }
+      if (!busy) {
+        fn(writer);
+        return;
+      }
+    }
+    timespec pause{0, kQuiesceWaitNs};
+    nanosleep(&pause, nullptr);
+  }
+}
+
+template <typename Change>
+bool Runtime::Reshape(RegionRegistry::Writer& writer, Region* region, const Piece* pieces,
+                      int count, Change change, Region** made) {
+  std::unique_ptr<Region> created[3];
+  FL_CHECK(count <= 3, "a region is cut into at most three pieces");
+  for (int i = 0; i < count; ++i) {
+    const Piece& piece = pieces[i];
+    // Bookkeeping memory for a region that exists already in the program: losing track of it
+    // would lose its evicted pages, so running out here is fatal.
+    try {
+      created[i] = writer.Create(piece.base, piece.count + piece.grow, &counters_, region->uffd);
+    } catch (const std::bad_alloc&) {
+      FL_CHECK(false, "out of memory for the page table of a region being reshaped");
+    }
+    created[i]->shared_anonymous = region->shared_anonymous;
+    for (uint64_t p = 0; p < piece.count; ++p) {
+      created[i]->pages.Inherit(p, region->pages.Peek(piece.first + p));
+    }
+  }
+  if (!change()) {
+    int err = errno;
+    for (int i = 0; i < count; ++i) writer.Discard(std::move(created[i]));
+    errno = err;
+    return false;
+  }
+  uint64_t next = 0;
+  for (int i = 0; i <= count; ++i) {
+    uint64_t gap_end = i < count ? pieces[i].first : region->pages.size();
+    if (gap_end > next) pager_->ReleaseSlots(*region, next, gap_end - next);
+    if (i < count) next = pieces[i].first + pieces[i].count;
+  }
+  std::unique_ptr<Region> old = writer.Take(region);
+  for (int i = 0; i < count; ++i) {
+    Region* inserted = writer.Insert(std::move(created[i]));
+    if (made != nullptr) made[i] = inserted;
+  }
+  return true;
+}
+
+absl::Status Runtime::Adopt(void* address, size_t length, bool shared_anonymous) {
+  // Whatever faultline thought was here is gone: the kernel has just handed out the range.
+  Forget(address, length);
+  int rc = PrepareRange(uffd_, address, length);
+  if (rc != 0) {
+    return ErrnoError(
+        -rc, "adopting a mapping",
+        rc == -ENOMEM || rc == -EPERM ? "raise RLIMIT_MEMLOCK or grant CAP_IPC_LOCK" : "");
+  }
+  try {
+    RegionRegistry::Writer writer(registry_);
+    Region* region = writer.Add(reinterpret_cast<uintptr_t>(address), length >> kPageShift,
+                                &counters_, uffd_, false);
+    region->shared_anonymous = shared_anonymous;
+  } catch (const std::bad_alloc&) {
+    uffd::Unregister(uffd_, address, length);
+    munlock(address, length);
+    return ErrnoError(ENOMEM, "adopting a mapping: page table");
+  }
+  stats_.regions_adopted.Add();
+  NoteManaged();
+  return absl::OkStatus();
+}
+
+bool Runtime::Overlaps(const void* address, size_t length) const {
+  uintptr_t begin = reinterpret_cast<uintptr_t>(address);
+  RegionRegistry::Reader regions(registry_);
+  return regions.FirstOverlap(begin, begin + length) != nullptr;
+}
+
+void Runtime::Forget(const void* address, size_t length) {
+  uintptr_t begin = reinterpret_cast<uintptr_t>(address);
+  uintptr_t end = begin + length;
+  {
+    RegionRegistry::Reader regions(registry_);
+    if (regions.FirstOverlap(begin, end) == nullptr) return;
+  }
+  WithQuiescedRegions(begin, end,
+                      [&](RegionRegistry::Writer& writer) { ForgetLocked(writer, begin, end); });
+}
+
+void Runtime::ForgetLocked(RegionRegistry::Writer& writer, uintptr_t begin, uintptr_t end) {
+  while (Region* region = writer.FirstOverlap(begin, end)) {
+    Piece pieces[2];
+    int count = 0;
+    if (region->base < begin) {
+      pieces[count++] = Piece{0, (begin - region->base) >> kPageShift, region->base, 0};
+    }
+    if (EndOf(*region) > end) {
+      uint64_t first = (end - region->base) >> kPageShift;
+      pieces[count++] = Piece{first, region->pages.size() - first, end, 0};
+    }
+    Reshape(
+        writer, region, pieces, count, [] { return true; }, nullptr);
+  }
+}
+
+void* Runtime::Remap(void* old_address, size_t old_size, size_t new_size, int flags,
+                     void* new_address) {
+  const uintptr_t old_begin = reinterpret_cast<uintptr_t>(old_address);
+  auto round_up = [](size_t n) { return (n + kPageSize - 1) & ~(kPageSize - 1); };
+  old_size = round_up(old_size);
+  new_size = round_up(new_size);
+  if (old_size == 0 || new_size == 0 || (flags & MREMAP_DONTUNMAP) != 0) {
+    // Not meaningful for private memory (the kernel refuses the first two); MREMAP_DONTUNMAP
+    // would leave a managed range behind without its pages. Nothing is changed.
+    if ((flags & MREMAP_DONTUNMAP) != 0) {
+      Log().warn("mremap(MREMAP_DONTUNMAP) of memory managed by faultline is not supported");
+    }
+    errno = EINVAL;
+    return MAP_FAILED;
+  }
+  if ((flags & MREMAP_FIXED) != 0) {
+    // The kernel unmaps whatever is at the target first; do that, and forget it, here.
+    uintptr_t target = reinterpret_cast<uintptr_t>(new_address);
+    if (target % kPageSize != 0 ||
+        (target < old_begin + old_size && old_begin < target + new_size)) {
+      errno = EINVAL;
+      return MAP_FAILED;
+    }
+    if (RawMunmap(new_address, new_size) != 0) return MAP_FAILED;
+    Forget(new_address, new_size);
+  }
+
+  void* result = MAP_FAILED;
+  int error = 0;
+  WithQuiescedRegions(old_begin, old_begin + old_size, [&](RegionRegistry::Writer& writer) {
+    Region* region = writer.FirstOverlap(old_begin, old_begin + old_size);
+    if (region == nullptr || region->base > old_begin || EndOf(*region) < old_begin + old_size) {
+      // Not inside one region, hence not inside one mapping: the kernel refuses such a call.
+      result = RawMremap(old_address, old_size, new_size, flags, new_address);
+      error = errno;
+      return;
+    }
+    const uint64_t first = (old_begin - region->base) >> kPageShift;
+    const uint64_t old_pages = old_size >> kPageShift;
+    const uint64_t new_pages = new_size >> kPageShift;
+    const uint64_t kept = std::min(old_pages, new_pages);
+    auto attempt = [&](uintptr_t target, int attempt_flags) {
+      Piece pieces[3];
+      int count = 0;
+      if (first > 0) pieces[count++] = Piece{0, first, region->base, 0};
+      int moved = count;
+      pieces[count++] = Piece{first, kept, target, new_pages - kept};
+      if (first + old_pages < region->pages.size()) {
+        pieces[count++] = Piece{first + old_pages, region->pages.size() - first - old_pages,
+                                old_begin + old_size, 0};
+      }
+      Region* made[3];
+      bool done = Reshape(
+          writer, region, pieces, count,
+          [&] {
+            result = RawMremap(old_address, old_size, new_size, attempt_flags,
+                               reinterpret_cast<void*>(target));
+            return result != MAP_FAILED;
+          },
+          made);
+      if (!done) return false;
+      if (target != old_begin) {
+        // A moved mapping has lost its registration and its write protection (no
+        // UFFD_EVENT_REMAP): register it again, and treat its clean pages as dirty, since a
+        // write to them would no longer be seen.
+        Region* moved_region = made[moved];
+        int rc = PrepareRange(uffd_, reinterpret_cast<void*>(target), new_size);
+        FL_CHECK(rc == 0, "registering a moved mapping again failed");
+        for (uint64_t p = 0; p < kept; ++p) {
+          PageWord word = moved_region->pages.Lock(p);
+          if (word.clean()) {
+            slots_->Free(word.payload());
+            moved_region->pages.Transition(p, word, word.With(PageState::kResident, 0));
+          } else {
+            moved_region->pages.Unlock(p, word);
+          }
+        }
+      }
+      return true;
+    };
+    bool may_move = (flags & MREMAP_MAYMOVE) != 0;
+    if ((flags & MREMAP_FIXED) != 0) {
+      attempt(reinterpret_cast<uintptr_t>(new_address), flags);
+    } else if (!attempt(old_begin, 0) && errno == ENOMEM && may_move) {
+      // It cannot grow in place: reserve the new place first, so that the new region's address
+      // is known (and published) before the pages move there.
+      void* reserved =
+          RawMmap(nullptr, new_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+      if (reserved != MAP_FAILED &&
+          !attempt(reinterpret_cast<uintptr_t>(reserved), MREMAP_MAYMOVE | MREMAP_FIXED)) {
+        int err = errno;
+        RawMunmap(reserved, new_size);
+        errno = err;
+      }
+    }
+    error = errno;
+  });
+  if (result == MAP_FAILED) {
+    errno = error;
+  } else {
+    NoteManaged();
+  }
+  return result;
+}
+
+int Runtime::Advise(void* address, size_t length, int advice) {
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(address);
+  const uintptr_t end = begin + length;
+  enum class Action { kDiscard, kAccept, kKernel };
+  Action action;
+  switch (advice) {
+    case MADV_DONTNEED:
+    case MADV_DONTNEED_LOCKED:
+    case MADV_FREE:
+      // MADV_FREE lets the kernel discard the pages at any time before the next write; faultline
+      // discards them at once, one of the outcomes Linux allows.
+      action = Action::kDiscard;
+      break;
+    case MADV_NORMAL:
+    case MADV_RANDOM:
+    case MADV_SEQUENTIAL:
+    case MADV_WILLNEED:
+    case MADV_COLD:
+    case MADV_PAGEOUT:
+    case MADV_HUGEPAGE:
+    case MADV_NOHUGEPAGE:
+    case MADV_MERGEABLE:
+    case MADV_UNMERGEABLE:
+      // Hints about paging: faultline is the pager of this memory, and the kernel would refuse
+      // some of them for its locked regions. Accepted; they do not change what the program reads.
+      action = Action::kAccept;
+      break;
+    default:
+      action = Action::kKernel;
+      break;
+  }
+  // The parts that are not managed get the kernel's answer as they would have.
+  int result = 0;
+  RegionRegistry::Reader regions(registry_);
+  for (uintptr_t at = begin; at < end;) {
+    Region* region = regions.FirstOverlap(at, end);
+    uintptr_t managed_begin = region != nullptr ? std::max(at, region->base) : end;
+    if (managed_begin > at &&
+        RawMadvise(reinterpret_cast<void*>(at), managed_begin - at, advice) != 0) {
+      result = -errno;
+    }
+    if (region == nullptr) break;
+    uintptr_t managed_end = std::min(end, EndOf(*region));
+    switch (action) {
+      case Action::kDiscard:
+        pager_->Discard(regions, *region, (managed_begin - region->base) >> kPageShift,
+                        (managed_end - managed_begin) >> kPageShift);
+        break;
+      case Action::kAccept:
+        break;
+      case Action::kKernel:
+        if (RawMadvise(reinterpret_cast<void*>(managed_begin), managed_end - managed_begin,
+                       advice) != 0) {
+          result = -errno;
+        }
+        break;
+    }
+    at = managed_end;
+  }
+  return result;
+}
+
+void Runtime::PrepareFork() noexcept {
+  fork_pipe_ = fork_holds_->Begin();
+  if (fork_pipe_.read_fd < 0) {
+    Log().warn(
+        "fork: no pipe for the child's swap-slot hold; pages the parent evicts while the "
+        "child reads may be reported lost in the child");
+  }
+  pager_->PauseEviction();
+}
+
+void Runtime::ParentAfterFork() noexcept {
+  stats_.forks.Add();
+  pager_->ResumeEviction();
+  fork_holds_->Watch(fork_pipe_);
+  fork_pipe_ = ForkHolds::Pipe{};
+}
+
+void Runtime::ChildAfterFork() noexcept {
+  ForkHolds::ChildStarted(fork_pipe_);
+  pager_->MaterializeInChild(registry_);
+  ForkHolds::ChildDone(fork_pipe_);
+  // Nothing of the parent's runtime is used here again. Its threads do not exist in the child;
+  // its descriptors are the parent's userfaultfds and rings, which the child must not touch.
+  for (int fd : {uffd_, staging_uffd_, self_paging_uffd_, stop_fd_, evictor_wake_fd_,
+                 mailbox_wake_fd_, swap_->fd()}) {
+    if (fd >= 0) close(fd);
+  }
+}
+
+}  // namespace faultline

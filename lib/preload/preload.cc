@@ -1,0 +1,233 @@
+// libfaultline-preload.so: runs an unmodified program with faultline managing its anonymous
+// memory (docs/design.md, "Programs under LD_PRELOAD"; docs/preload-memory-sources.md for why
+// this mechanism).
+//
+// It interposes mmap, mmap64, munmap, mremap and madvise through the PLT. A private or shared
+// anonymous mapping of at least FAULTLINE_MIN_REGION bytes becomes a managed region (a shared one
+// is mapped private: see Runtime::Adopt and docs/design.md for what fork then does); unmapping,
+// moving and discarding managed pages is reported to the runtime. fork() is followed through
+// pthread_atfork. glibc's malloc maps its memory with internal calls that no PLT wrapper sees, so
+// `faultline run` preloads jemalloc behind this library: jemalloc maps through the PLT.
+//
+// Rules of an interposer: the wrappers keep errno as the system call left it; before the runtime
+// is up (including while it starts, when its own allocations map memory) and in a forked child,
+// they only pass calls through, with raw system calls; and nothing here allocates through malloc,
+// which may be the allocator whose memory is being managed.
+// Both mmap and mmap64 are defined here: with 64-bit file offsets the headers would rename mmap.
+#undef _FILE_OFFSET_BITS
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "core/runtime.h"
+#include "faultline/faultline.h"
+#include "preload/env_config.h"
+#include "util/raw_memory.h"
+
+namespace {
+
+using faultline::kPageSize;
+using faultline::Runtime;
+
+std::atomic<Runtime*> g_runtime{nullptr};
+uint64_t g_min_region_bytes = faultline::kDefaultMinRegionBytes;
+char g_stats_path[4096];
+
+size_t RoundUpToPage(size_t length) { return (length + kPageSize - 1) & ~(kPageSize - 1); }
+
+// One line on stderr without stdio (which may allocate).
+void SayLine(const char* text) {
+  size_t length = std::strlen(text);
+  ssize_t ignored = write(STDERR_FILENO, "faultline: ", 11);
+  ignored = write(STDERR_FILENO, text, length);
+  ignored = write(STDERR_FILENO, "\n", 1);
+  (void)ignored;
+}
+
+bool ShouldManage(size_t length, int flags, int fd) {
+  if ((flags & MAP_ANONYMOUS) == 0 || fd != -1) return false;
+  if (length < g_min_region_bytes) return false;
+  // Huge pages, stacks that grow down, and memory the kernel populates or locks at once stay the
+  // kernel's (docs/design.md, "What stays unmanaged").
+  return (flags & (MAP_HUGETLB | MAP_GROWSDOWN | MAP_POPULATE | MAP_LOCKED)) == 0;
+}
+
+void WriteStats() {
+  Runtime* runtime = g_runtime.load(std::memory_order_acquire);
+  if (runtime == nullptr || g_stats_path[0] == '\0') return;
+  fl_stats s;
+  runtime->GetStats(&s);
+  char json[2048];
+  int n = std::snprintf(
+      json, sizeof(json),
+      "{\"pid\":%d,\"memory_limit\":%" PRIu64 ",\"page_size\":%" PRIu64
+      ",\"managed_bytes_peak\":%" PRIu64 ",\"resident_bytes_peak\":%" PRIu64
+      ",\"managed_bytes\":%" PRIu64 ",\"resident_bytes\":%" PRIu64 ",\"faults_zero_fill\":%" PRIu64
+      ",\"faults_swap_in\":%" PRIu64 ",\"faults_write_protect\":%" PRIu64
+      ",\"faults_in_flight_rescue\":%" PRIu64 ",\"pages_fault_around\":%" PRIu64
+      ",\"pages_readahead\":%" PRIu64 ",\"evictions\":%" PRIu64 ",\"bytes_swapped_in\":%" PRIu64
+      ",\"bytes_swapped_out\":%" PRIu64 ",\"fault_latency_p50_ns\":%" PRIu64
+      ",\"fault_latency_p99_ns\":%" PRIu64 ",\"fault_latency_max_ns\":%" PRIu64
+      ",\"io_errors\":%" PRIu64 ",\"checksum_errors\":%" PRIu64
+      ",\"limit_overshoot_pages\":%" PRIu64 ",\"regions_adopted\":%" PRIu64 ",\"forks\":%" PRIu64
+      "}\n",
+      static_cast<int>(getpid()), s.memory_limit, s.page_size, s.peak_managed_pages * s.page_size,
+      s.peak_resident_pages * s.page_size, s.managed_pages * s.page_size,
+      s.resident_pages * s.page_size, s.faults_zero_fill, s.faults_swap_in, s.faults_write_protect,
+      s.faults_in_flight_rescue, s.pages_fault_around, s.pages_readahead, s.evictions, s.bytes_read,
+      s.bytes_written, s.fault_latency_p50_ns, s.fault_latency_p99_ns, s.fault_latency_max_ns,
+      s.io_errors, s.checksum_errors, s.limit_overshoot_pages, s.regions_adopted, s.forks);
+  int fd = open(g_stats_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    SayLine("cannot write the statistics file named by FAULTLINE_STATS");
+    return;
+  }
+  ssize_t ignored = write(fd, json, static_cast<size_t>(n));
+  (void)ignored;
+  close(fd);
+}
+
+void PrepareFork() {
+  if (Runtime* runtime = g_runtime.load(std::memory_order_acquire)) runtime->PrepareFork();
+}
+void ParentAfterFork() {
+  if (Runtime* runtime = g_runtime.load(std::memory_order_acquire)) runtime->ParentAfterFork();
+}
+void ChildAfterFork() {
+  Runtime* runtime = g_runtime.exchange(nullptr, std::memory_order_acq_rel);
+  // The parent's runtime object is left as it is (its threads are gone): the child only needs
+  // its pages, and then runs without faultline.
+  if (runtime != nullptr) runtime->ChildAfterFork();
+}
+
+// Before main(): read the environment, start the runtime, or stop the program with one line.
+__attribute__((constructor)) void StartFaultline() {
+  // Registered before the runtime exists, so that fork() is followed from the first region on.
+  pthread_atfork(PrepareFork, ParentAfterFork, ChildAfterFork);
+  uint64_t total_ram = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * kPageSize;
+  faultline::PreloadConfig config;
+  char error[512];
+  auto lookup = [](const char* name) -> const char* { return std::getenv(name); };
+  if (!faultline::ReadPreloadConfig(lookup, total_ram, &config, error, sizeof(error))) {
+    SayLine(error);
+    _exit(2);
+  }
+  g_min_region_bytes = config.min_region_bytes;
+  fl_config c;
+  fl_config_init(&c);
+  c.memory_limit = config.limit_bytes;
+  c.swap_path = config.swap_dir;
+  absl::StatusOr<std::unique_ptr<Runtime>> runtime = Runtime::Create(c);
+  if (!runtime.ok()) {
+    std::snprintf(error, sizeof(error), "cannot start: %s",
+                  std::string(runtime.status().message()).c_str());
+    SayLine(error);
+    _exit(2);
+  }
+  if (config.stats_path != nullptr) {
+    std::snprintf(g_stats_path, sizeof(g_stats_path), "%s", config.stats_path);
+    // Programs this one executes get their own runtime, but not this summary file.
+    unsetenv("FAULTLINE_STATS");
+    std::atexit(WriteStats);
+  }
+  g_runtime.store(runtime->release(), std::memory_order_release);
+}
+
+void* MapAndAdopt(void* address, size_t length, int prot, int flags, int fd, off_t offset) {
+  const int saved_errno = errno;
+  Runtime* runtime = g_runtime.load(std::memory_order_acquire);
+  const bool manage = runtime != nullptr && ShouldManage(length, flags, fd);
+  const bool shared_anonymous = manage && (flags & MAP_SHARED) != 0;
+  int map_flags = flags;
+  if (shared_anonymous) map_flags = (flags & ~MAP_SHARED) | MAP_PRIVATE;
+  if (manage) map_flags |= MAP_NORESERVE;
+  void* result = faultline::RawMmap(address, length, prot, map_flags, fd, offset);
+  if (result == MAP_FAILED || runtime == nullptr) return result;
+  if (manage) {
+    absl::Status adopted = runtime->Adopt(result, RoundUpToPage(length), shared_anonymous);
+    if (!adopted.ok()) {
+      static std::atomic<bool> said{false};
+      if (!said.exchange(true)) SayLine("a mapping could not be managed; it stays the kernel's");
+    }
+  } else if ((flags & MAP_FIXED) != 0) {
+    // A mapping made over managed memory replaces those pages.
+    runtime->Forget(result, RoundUpToPage(length));
+  }
+  errno = saved_errno;
+  return result;
+}
+
+}  // namespace
+
+extern "C" {
+
+__attribute__((visibility("default"))) void* mmap(void* address, size_t length, int prot, int flags,
+                                                  int fd, off_t offset) {
+  return MapAndAdopt(address, length, prot, flags, fd, offset);
+}
+
+__attribute__((visibility("default"))) void* mmap64(void* address, size_t length, int prot,
+                                                    int flags, int fd, off64_t offset) {
+  return MapAndAdopt(address, length, prot, flags, fd, offset);
+}
+
+__attribute__((visibility("default"))) int munmap(void* address, size_t length) {
+  const int saved_errno = errno;
+  if (faultline::RawMunmap(address, length) != 0) return -1;
+  Runtime* runtime = g_runtime.load(std::memory_order_acquire);
+  if (runtime != nullptr && length > 0) runtime->Forget(address, RoundUpToPage(length));
+  errno = saved_errno;
+  return 0;
+}
+
+__attribute__((visibility("default"))) void* mremap(void* old_address, size_t old_size,
+                                                    size_t new_size, int flags, ...) {
+  void* new_address = nullptr;
+  if ((flags & MREMAP_FIXED) != 0) {
+    va_list args;
+    va_start(args, flags);
+    new_address = va_arg(args, void*);
+    va_end(args);
+  }
+  const int saved_errno = errno;
+  Runtime* runtime = g_runtime.load(std::memory_order_acquire);
+  if (runtime == nullptr || reinterpret_cast<uintptr_t>(old_address) % kPageSize != 0 ||
+      !runtime->Overlaps(old_address, RoundUpToPage(old_size == 0 ? 1 : old_size))) {
+    void* result = faultline::RawMremap(old_address, old_size, new_size, flags, new_address);
+    if (result != MAP_FAILED && runtime != nullptr && (flags & MREMAP_FIXED) != 0) {
+      runtime->Forget(result, RoundUpToPage(new_size));  // replaced whatever was there
+    }
+    if (result != MAP_FAILED) errno = saved_errno;
+    return result;
+  }
+  void* result = runtime->Remap(old_address, old_size, new_size, flags, new_address);
+  if (result != MAP_FAILED) errno = saved_errno;
+  return result;
+}
+
+__attribute__((visibility("default"))) int madvise(void* address, size_t length, int advice) {
+  const int saved_errno = errno;
+  Runtime* runtime = g_runtime.load(std::memory_order_acquire);
+  if (runtime == nullptr || reinterpret_cast<uintptr_t>(address) % kPageSize != 0 || length == 0 ||
+      !runtime->Overlaps(address, RoundUpToPage(length))) {
+    return faultline::RawMadvise(address, length, advice);
+  }
+  int rc = runtime->Advise(address, RoundUpToPage(length), advice);
+  if (rc != 0) {
+    errno = -rc;
+    return -1;
+  }
+  errno = saved_errno;
+  return 0;
+}
+
+}  // extern "C"

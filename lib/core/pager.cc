@@ -56,6 +56,8 @@ void Pager::WakeEvictorIfNeeded() noexcept {
 void Pager::EnsureRoom(IoContext& ctx, const RegionRegistry::Reader& regions,
                        uint32_t pages) noexcept {
   WakeEvictorIfNeeded();
+  // A fork is copying the process: the limit gives for that moment (PauseEviction).
+  if (eviction_pauses_.load(std::memory_order_relaxed) > 0) return;
   bool counted = false;
   // Bounded: each round frees pages, finishes some of this thread's writes, or waits a moment
   // for the thread whose writes hold every staging buffer (the evictor, usually). When nothing is

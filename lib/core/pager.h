@@ -138,6 +138,10 @@ class Pager {
   // number of pages read from swap.
   uint64_t MaterializeInChild(const RegionRegistry& registry) noexcept;
 
+  // Reads swap slot `slot` into `page` (4 KiB, page-aligned) with a plain read, and checks it
+  // against its checksum. For control paths (Runtime::ShareRegion).
+  bool ReadSlot(uint64_t slot, char* page) const noexcept;
+
   uint64_t limit_pages() const { return config_.limit_pages; }
   uint64_t high_watermark() const { return high_watermark_; }
   uint64_t low_watermark() const { return low_watermark_; }

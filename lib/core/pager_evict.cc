@@ -142,8 +142,8 @@ uint32_t Pager::ReclaimBatch(IoContext& ctx, const RegionRegistry::Reader& regio
       PutBack(region, index, word, staged(p));
       r_.stats->swap_full_events.Add();
       if (!swap_full_logged_.exchange(true)) {
-        Log().warn("swap file {} is full ({} slots): dirty pages stay in memory, over the limit",
-                   r_.swap->description(), r_.slots->total());
+        Log().warn("the swap file is full ({} slots): dirty pages stay in memory, over the limit",
+                   r_.slots->total());
       }
       continue;
     }
@@ -196,8 +196,8 @@ void Pager::FinishWrite(const RegionRegistry::Reader& regions, int chunk, uint32
     r_.stats->bytes_written.Add(static_cast<uint64_t>(result));
   } else {
     r_.stats->io_errors.Add();
-    Log().error("swap write of {} pages to {} failed ({}): the pages stay in memory", run.count,
-                r_.swap->description(), result < 0 ? strerror(-result) : "short write");
+    Log().error("swap write of {} pages failed ({}): the pages stay in memory", run.count,
+                result < 0 ? strerror(-result) : "short write");
   }
   for (uint32_t p = run.first; p < run.first + run.count; ++p) {
     const EvictVictim& victim = batch.victim[p];

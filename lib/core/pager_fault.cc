@@ -345,9 +345,9 @@ void Pager::PoisonLoaded(Region& region, const ReadOp& op, uint32_t position,
   size_t done = 0;
   uffd::Poison(region.uffd, address, kPageSize, &done);
   Log().error(
-      "page {} (region {:#x}, page {}) could not be read back from swap slot {} of {}: {}; its "
-      "contents are lost and any access to it raises SIGBUS",
-      static_cast<void*>(address), region.base, index, word.payload(), r_.swap->description(), why);
+      "page {} could not be read back from swap slot {}: {}; it is lost, and an access "
+      "raises SIGBUS",
+      static_cast<void*>(address), word.payload(), why);
   r_.slots->Free(word.payload());
   region.pages.Transition(index, word, word.With(PageState::kPoisoned, 0));
 }

@@ -65,6 +65,12 @@ void PoisonInChild(char* address) {
 
 }  // namespace
 
+bool Pager::ReadSlot(uint64_t slot, char* page) const noexcept {
+  return pread(r_.swap->fd(), page, kPageSize, static_cast<off_t>(r_.swap->SlotOffset(slot))) ==
+             static_cast<ssize_t>(kPageSize) &&
+         PageChecksum(page, kPageSize) == checksums_[slot];
+}
+
 void Pager::PauseEviction() noexcept {
   eviction_pauses_.fetch_add(1);
   while (batches_in_progress_.load() > 0) sched_yield();

@@ -91,9 +91,10 @@ struct Region : InternallyAllocated {
   // Set while the region waits to be rebuilt (Runtime): the evictor leaves it alone, so that its
   // I/O in flight drains.
   std::atomic<bool> reshaping{false};
-  // The program asked for MAP_SHARED|MAP_ANONYMOUS; managed as private memory until the process
-  // forks (Runtime::PrepareFork).
+  // The program asked for MAP_SHARED|MAP_ANONYMOUS, with protection `prot`; managed as private
+  // memory until the process forks (Runtime::ShareBeforeFork).
   bool shared_anonymous = false;
+  int prot = 0;
   uint32_t view_slot = 0;  // its place in the registry's fork view
 };
 

@@ -54,8 +54,8 @@ class Runtime final : public SigbusTarget {
   // Adopt: the program has just made [address, +length) a private anonymous read-write-able
   // mapping (`shared_anonymous`: it asked for MAP_SHARED|MAP_ANONYMOUS, which the interposer
   // turned into a private one); manage it. On error nothing is managed and the mapping is left as
-  // the kernel made it.
-  absl::Status Adopt(void* address, size_t length, bool shared_anonymous);
+  // the kernel made it. `prot` is the protection it was made with.
+  absl::Status Adopt(void* address, size_t length, int prot, bool shared_anonymous);
   // Whether any page of [address, +length) is managed.
   bool Overlaps(const void* address, size_t length) const;
   // The program has unmapped [address, +length) (munmap, or a MAP_FIXED mapping made over it):
@@ -100,6 +100,11 @@ class Runtime final : public SigbusTarget {
                Change change, Region** made);
   void ForgetLocked(RegionRegistry::Writer& writer, uintptr_t begin, uintptr_t end);
   void NoteManaged();
+  // Before fork: turns each region the program mapped MAP_SHARED|MAP_ANONYMOUS into what it asked
+  // for, shared memory (a memfd mapped over it, holding every page's contents), so that parent
+  // and child share it. The region is no longer managed.
+  void ShareBeforeFork();
+  void ShareRegion(RegionRegistry::Writer& writer, Region* region);
 
   fl_config config_{};
   int uffd_ = -1;

@@ -92,6 +92,7 @@ bool Runtime::Reshape(RegionRegistry::Writer& writer, Region* region, const Piec
       FL_CHECK(false, "out of memory for the page table of a region being reshaped");
     }
     created[i]->shared_anonymous = region->shared_anonymous;
+    created[i]->prot = region->prot;
     for (uint64_t p = 0; p < piece.count; ++p) {
       created[i]->pages.Inherit(p, region->pages.Peek(piece.first + p));
     }
@@ -116,7 +117,7 @@ bool Runtime::Reshape(RegionRegistry::Writer& writer, Region* region, const Piec
   return true;
 }
 
-absl::Status Runtime::Adopt(void* address, size_t length, bool shared_anonymous) {
+absl::Status Runtime::Adopt(void* address, size_t length, int prot, bool shared_anonymous) {
   // Whatever faultline thought was here is gone: the kernel has just handed out the range.
   Forget(address, length);
   int rc = PrepareRange(uffd_, address, length);
@@ -130,6 +131,7 @@ absl::Status Runtime::Adopt(void* address, size_t length, bool shared_anonymous)
     Region* region = writer.Add(reinterpret_cast<uintptr_t>(address), length >> kPageShift,
                                 &counters_, uffd_, false);
     region->shared_anonymous = shared_anonymous;
+    region->prot = prot;
   } catch (const std::bad_alloc&) {
     uffd::Unregister(uffd_, address, length);
     munlock(address, length);
@@ -340,7 +342,92 @@ int Runtime::Advise(void* address, size_t length, int advice) {
   return result;
 }
 
+void Runtime::ShareBeforeFork() {
+  for (;;) {
+    uintptr_t begin = 0;
+    uintptr_t end = 0;
+    {
+      RegionRegistry::Reader regions(registry_);
+      for (Region* r = regions.FirstOverlap(0, UINTPTR_MAX); r != nullptr;
+           r = regions.FirstOverlap(EndOf(*r), UINTPTR_MAX)) {
+        if (r->shared_anonymous) {
+          begin = r->base;
+          end = EndOf(*r);
+          break;
+        }
+      }
+    }
+    if (begin == end) return;
+    WithQuiescedRegions(begin, end, [&](RegionRegistry::Writer& writer) {
+      Region* region = writer.FirstOverlap(begin, end);
+      if (region != nullptr && region->base == begin && region->shared_anonymous) {
+        ShareRegion(writer, region);
+      }
+    });
+  }
+}
+
+void Runtime::ShareRegion(RegionRegistry::Writer& writer, Region* region) {
+  const size_t bytes = region->pages.size() << kPageShift;
+  void* base = reinterpret_cast<void*>(region->base);
+  int memfd = memfd_create("faultline-shared-anonymous", MFD_CLOEXEC);
+  void* buffer = RawAnonymous(kPageSize);
+  if (memfd < 0 || ftruncate(memfd, static_cast<off_t>(bytes)) != 0 || buffer == MAP_FAILED) {
+    Log().error(
+        "fork: cannot make shared memory for the MAP_SHARED mapping at {} ({}): parent "
+        "and child will each have a private copy",
+        base, strerror(errno));
+    region->shared_anonymous = false;
+    if (memfd >= 0) close(memfd);
+    if (buffer != MAP_FAILED) RawMunmap(buffer, kPageSize);
+    return;
+  }
+  // From here on the program's writes fault, and wait: the fault handlers wait for this lock.
+  uffd::WriteProtect(region->uffd, base, bytes, true);
+  auto put = [&](uint64_t index, const char* source) {
+    off_t offset = static_cast<off_t>(index << kPageShift);
+    if (pwrite(memfd, source, kPageSize, offset) != static_cast<ssize_t>(kPageSize)) {
+      Log().error("fork: copying page {} into shared memory failed ({})",
+                  static_cast<void*>(region->PageAddress(index)), strerror(errno));
+    }
+  };
+  for (uint64_t i = 0; i < region->pages.size(); ++i) {
+    PageWord word = region->pages.Peek(i);
+    switch (word.state()) {
+      case PageState::kResident:
+        put(i, region->PageAddress(i));
+        break;
+      case PageState::kEvicting:
+        put(i, evict_staging_->PageAddress(word.payload()));
+        break;
+      case PageState::kSwapped:
+        if (!pager_->ReadSlot(word.payload(), static_cast<char*>(buffer))) {
+          Log().error(
+              "fork: page {} could not be read back from swap; it reads as zeros in the "
+              "shared memory",
+              static_cast<void*>(region->PageAddress(i)));
+          break;
+        }
+        put(i, static_cast<const char*>(buffer));
+        break;
+      case PageState::kPoisoned:
+        Log().error("fork: page {} was lost before; it reads as zeros in the shared memory",
+                    static_cast<void*>(region->PageAddress(i)));
+        break;
+      default:  // EMPTY reads as zeros there too; LOADING cannot be (the region is quiesced)
+        break;
+    }
+  }
+  RawMunmap(buffer, kPageSize);
+  void* mapped = RawMmap(base, bytes, region->prot, MAP_SHARED | MAP_FIXED, memfd, 0);
+  close(memfd);
+  FL_CHECK(mapped == base, "mapping shared memory over a shared anonymous region failed");
+  pager_->ReleaseRegionSlots(*region);
+  std::unique_ptr<Region> gone = writer.Take(region);
+}
+
 void Runtime::PrepareFork() noexcept {
+  ShareBeforeFork();
   fork_pipe_ = fork_holds_->Begin();
   if (fork_pipe_.read_fd < 0) {
     Log().warn(

@@ -12,6 +12,10 @@ namespace faultline {
 
 std::thread StartLibraryThread(const std::string& name, std::function<void()> body);
 
+// Whether the calling thread is one of faultline's. The interposer passes such a thread's mmap
+// calls through unmanaged: a fault-handler thread must never have to page in its own memory.
+bool OnLibraryThread() noexcept;
+
 }  // namespace faultline
 
 #endif  // FAULTLINE_LIB_CORE_THREADS_H_

@@ -29,6 +29,7 @@
 #include <cstring>
 
 #include "core/runtime.h"
+#include "core/threads.h"
 #include "faultline/faultline.h"
 #include "preload/env_config.h"
 #include "util/raw_memory.h"
@@ -39,6 +40,13 @@ using faultline::kPageSize;
 using faultline::Runtime;
 
 std::atomic<Runtime*> g_runtime{nullptr};
+
+// The runtime for a call of the program's; nullptr when calls are to pass through: before start,
+// in a forked child, and on faultline's own threads.
+Runtime* ProgramRuntime() {
+  Runtime* runtime = g_runtime.load(std::memory_order_acquire);
+  return runtime != nullptr && !faultline::OnLibraryThread() ? runtime : nullptr;
+}
 uint64_t g_min_region_bytes = faultline::kDefaultMinRegionBytes;
 char g_stats_path[4096];
 
@@ -144,7 +152,7 @@ __attribute__((constructor)) void StartFaultline() {
 
 void* MapAndAdopt(void* address, size_t length, int prot, int flags, int fd, off_t offset) {
   const int saved_errno = errno;
-  Runtime* runtime = g_runtime.load(std::memory_order_acquire);
+  Runtime* runtime = ProgramRuntime();
   const bool manage = runtime != nullptr && ShouldManage(length, flags, fd);
   const bool shared_anonymous = manage && (flags & MAP_SHARED) != 0;
   int map_flags = flags;
@@ -153,7 +161,7 @@ void* MapAndAdopt(void* address, size_t length, int prot, int flags, int fd, off
   void* result = faultline::RawMmap(address, length, prot, map_flags, fd, offset);
   if (result == MAP_FAILED || runtime == nullptr) return result;
   if (manage) {
-    absl::Status adopted = runtime->Adopt(result, RoundUpToPage(length), shared_anonymous);
+    absl::Status adopted = runtime->Adopt(result, RoundUpToPage(length), prot, shared_anonymous);
     if (!adopted.ok()) {
       static std::atomic<bool> said{false};
       if (!said.exchange(true)) SayLine("a mapping could not be managed; it stays the kernel's");
@@ -183,7 +191,7 @@ __attribute__((visibility("default"))) void* mmap64(void* address, size_t length
 __attribute__((visibility("default"))) int munmap(void* address, size_t length) {
   const int saved_errno = errno;
   if (faultline::RawMunmap(address, length) != 0) return -1;
-  Runtime* runtime = g_runtime.load(std::memory_order_acquire);
+  Runtime* runtime = ProgramRuntime();
   if (runtime != nullptr && length > 0) runtime->Forget(address, RoundUpToPage(length));
   errno = saved_errno;
   return 0;
@@ -199,7 +207,7 @@ __attribute__((visibility("default"))) void* mremap(void* old_address, size_t ol
     va_end(args);
   }
   const int saved_errno = errno;
-  Runtime* runtime = g_runtime.load(std::memory_order_acquire);
+  Runtime* runtime = ProgramRuntime();
   if (runtime == nullptr || reinterpret_cast<uintptr_t>(old_address) % kPageSize != 0 ||
       !runtime->Overlaps(old_address, RoundUpToPage(old_size == 0 ? 1 : old_size))) {
     void* result = faultline::RawMremap(old_address, old_size, new_size, flags, new_address);

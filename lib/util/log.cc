@@ -11,7 +11,7 @@ spdlog::logger& Log() {
   // Built on first use and never destroyed: threads may log during process exit.
   static spdlog::logger* logger = [] {
     auto* l = new spdlog::logger("faultline", std::make_shared<spdlog::sinks::stderr_sink_mt>());
-    l->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [faultline] [%l] %v");
+    l->set_pattern("faultline: %l: %v");
     l->set_level(spdlog::level::warn);
     return l;
   }();

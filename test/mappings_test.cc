@@ -1,0 +1,214 @@
+// The runtime side of the LD_PRELOAD interposer (core/runtime_mappings.cc), driven directly, so
+// that it also runs in the sanitizer builds (test/preload/ runs real programs, in plain builds
+// only): adopting mappings, cutting regions on munmap, mremap, madvise and fork, each under a
+// limit far below the memory in use, with every byte verified.
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/runtime.h"
+#include "support/test_support.h"
+#include "util/raw_memory.h"
+
+namespace {
+
+using faultline::Runtime;
+using faultline::test::kPage;
+
+constexpr size_t kMiB = size_t{1} << 20;
+
+std::unique_ptr<Runtime> MakeRuntime(uint64_t limit) {
+  absl::StatusOr<std::unique_ptr<Runtime>> runtime =
+      Runtime::Create(faultline::test::TestConfig(limit));
+  REQUIRE(runtime.ok());
+  return std::move(*runtime);
+}
+
+// A mapping made the way the interposer makes one, then adopted.
+char* MapAdopted(Runtime& runtime, size_t bytes, bool shared_anonymous = false) {
+  void* p = faultline::RawMmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  REQUIRE(p != MAP_FAILED);
+  REQUIRE(runtime.Adopt(p, bytes, PROT_READ | PROT_WRITE, shared_anonymous).ok());
+  return static_cast<char*>(p);
+}
+
+void Fill(char* base, size_t bytes, uint64_t seed, uint64_t first_page = 0) {
+  for (size_t offset = 0; offset < bytes; offset += kPage) {
+    faultline::test::FillPage(base + offset, first_page + offset / kPage, seed);
+  }
+}
+
+// Number of wrong pages in [base, base + bytes), whose first page has index first_page.
+uint64_t Wrong(const char* base, size_t bytes, uint64_t seed, uint64_t first_page = 0) {
+  uint64_t wrong = 0;
+  for (size_t offset = 0; offset < bytes; offset += kPage) {
+    if (faultline::test::VerifyPage(base + offset, first_page + offset / kPage, seed) >= 0) {
+      ++wrong;
+    }
+  }
+  return wrong;
+}
+
+bool AllZero(const char* base, size_t bytes) {
+  for (size_t i = 0; i < bytes; ++i) {
+    if (base[i] != 0) return false;
+  }
+  return true;
+}
+
+fl_stats StatsOf(const Runtime& runtime) {
+  fl_stats s;
+  runtime.GetStats(&s);
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("an adopted mapping is paged under the limit", "[mappings]") {
+  faultline::test::SkipUnlessUserfaultfd();
+  auto runtime = MakeRuntime(4 * kMiB);
+  const size_t bytes = 32 * kMiB;
+  char* base = MapAdopted(*runtime, bytes);
+  Fill(base, bytes, 1);
+  CHECK(Wrong(base, bytes, 1) == 0);
+  fl_stats s = StatsOf(*runtime);
+  CHECK(s.evictions > 0);
+  CHECK(s.regions_adopted == 1);
+  CHECK(s.peak_managed_pages * kPage >= bytes);
+  CHECK(s.peak_resident_pages * kPage <= 4 * kMiB + kMiB);
+  faultline::RawMunmap(base, bytes);
+  runtime->Forget(base, bytes);
+  s = StatsOf(*runtime);
+  CHECK(s.regions == 0);
+  CHECK(s.swap_slots_used == 0);
+}
+
+TEST_CASE("unmapping the head, the middle and the tail keeps the rest", "[mappings]") {
+  faultline::test::SkipUnlessUserfaultfd();
+  auto runtime = MakeRuntime(2 * kMiB);
+  const size_t bytes = 16 * kMiB;
+  char* base = MapAdopted(*runtime, bytes);
+  Fill(base, bytes, 2);
+  uint64_t slots_before = StatsOf(*runtime).swap_slots_used;
+  for (auto [offset, length] :
+       {std::pair{size_t{0}, kMiB}, std::pair{7 * kMiB, 2 * kMiB}, std::pair{bytes - kMiB, kMiB}}) {
+    REQUIRE(faultline::RawMunmap(base + offset, length) == 0);
+    runtime->Forget(base + offset, length);
+  }
+  fl_stats s = StatsOf(*runtime);
+  CHECK(s.regions == 2);
+  CHECK(s.managed_pages * kPage == bytes - 4 * kMiB);
+  CHECK(s.swap_slots_used < slots_before);
+  CHECK(Wrong(base + kMiB, 6 * kMiB, 2, kMiB / kPage) == 0);
+  CHECK(Wrong(base + 9 * kMiB, 6 * kMiB, 2, 9 * kMiB / kPage) == 0);
+  // The pieces are regions like any other: rewrite them under the limit.
+  Fill(base + kMiB, 6 * kMiB, 3, kMiB / kPage);
+  CHECK(Wrong(base + kMiB, 6 * kMiB, 3, kMiB / kPage) == 0);
+}
+
+TEST_CASE("mremap grows, moves and shrinks a region with its bytes", "[mappings]") {
+  faultline::test::SkipUnlessUserfaultfd();
+  auto runtime = MakeRuntime(2 * kMiB);
+  const size_t bytes = 8 * kMiB;
+  char* base = MapAdopted(*runtime, bytes);
+  Fill(base, bytes, 4);
+  // Something right after the region, so that growing must move it.
+  void* blocker = faultline::RawMmap(base + bytes, kPage, PROT_READ,
+                                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  char* grown = static_cast<char*>(runtime->Remap(base, bytes, 2 * bytes, MREMAP_MAYMOVE, nullptr));
+  REQUIRE(grown != MAP_FAILED);
+  if (blocker != MAP_FAILED) CHECK(grown != base);
+  CHECK(Wrong(grown, bytes, 4) == 0);
+  CHECK(AllZero(grown + bytes, bytes));
+  Fill(grown + bytes, bytes, 4, bytes / kPage);
+  char* shrunk = static_cast<char*>(runtime->Remap(grown, 2 * bytes, bytes / 2, 0, nullptr));
+  REQUIRE(shrunk == grown);
+  CHECK(Wrong(shrunk, bytes / 2, 4) == 0);
+  fl_stats s = StatsOf(*runtime);
+  CHECK(s.managed_pages * kPage == bytes / 2);
+  CHECK(s.evictions > 0);
+  if (blocker != MAP_FAILED) faultline::RawMunmap(blocker, kPage);
+}
+
+TEST_CASE("MADV_DONTNEED gives zeros and frees slots; other advice keeps the bytes", "[mappings]") {
+  faultline::test::SkipUnlessUserfaultfd();
+  auto runtime = MakeRuntime(2 * kMiB);
+  const size_t bytes = 8 * kMiB;
+  char* base = MapAdopted(*runtime, bytes);
+  Fill(base, bytes, 5);
+  uint64_t slots_before = StatsOf(*runtime).swap_slots_used;
+  REQUIRE(runtime->Advise(base + 2 * kMiB, 4 * kMiB, MADV_DONTNEED) == 0);
+  CHECK(StatsOf(*runtime).swap_slots_used < slots_before);
+  CHECK(AllZero(base + 2 * kMiB, 4 * kMiB));
+  CHECK(Wrong(base, 2 * kMiB, 5) == 0);
+  CHECK(Wrong(base + 6 * kMiB, 2 * kMiB, 5, 6 * kMiB / kPage) == 0);
+  REQUIRE(runtime->Advise(base, bytes, MADV_COLD) == 0);
+  CHECK(Wrong(base, 2 * kMiB, 5) == 0);
+}
+
+TEST_CASE("a forked child sees every page, evicted ones included; the parent keeps its own",
+          "[mappings][fork]") {
+  faultline::test::SkipUnlessUserfaultfd();
+  auto runtime = MakeRuntime(4 * kMiB);
+  const size_t bytes = 32 * kMiB;
+  char* base = MapAdopted(*runtime, bytes);
+  // Writers keep paging while the process forks.
+  std::atomic<bool> stop{false};
+  char* busy = MapAdopted(*runtime, 8 * kMiB);
+  std::thread writer([&] {
+    for (uint64_t round = 0; !stop.load(); ++round) Fill(busy, 8 * kMiB, 100 + round % 2);
+  });
+  Fill(base, bytes, 6);
+  REQUIRE(StatsOf(*runtime).swapped_pages > 0);
+  runtime->PrepareFork();
+  pid_t pid = fork();
+  if (pid == 0) {
+    runtime->ChildAfterFork();
+    uint64_t wrong = Wrong(base, bytes, 6);
+    Fill(base, bytes, 7);  // the child's memory is its own now
+    _exit(wrong == 0 && Wrong(base, bytes, 7) == 0 ? 0 : 1);
+  }
+  runtime->ParentAfterFork();
+  REQUIRE(pid > 0);
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  stop = true;
+  writer.join();
+  CHECK(Wrong(base, bytes, 6) == 0);
+  CHECK(StatsOf(*runtime).forks == 1);
+}
+
+TEST_CASE("a shared anonymous mapping is shared with a forked child", "[mappings][fork]") {
+  faultline::test::SkipUnlessUserfaultfd();
+  auto runtime = MakeRuntime(2 * kMiB);
+  const size_t bytes = 8 * kMiB;
+  char* base = MapAdopted(*runtime, bytes, /*shared_anonymous=*/true);
+  Fill(base, bytes, 8);
+  runtime->PrepareFork();
+  pid_t pid = fork();
+  if (pid == 0) {
+    runtime->ChildAfterFork();
+    uint64_t wrong = Wrong(base, bytes, 8);
+    Fill(base, bytes, 9);
+    _exit(wrong == 0 ? 0 : 1);
+  }
+  runtime->ParentAfterFork();
+  REQUIRE(pid > 0);
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(Wrong(base, bytes, 9) == 0);      // the child's writes
+  CHECK(StatsOf(*runtime).regions == 0);  // it is ordinary shared memory now
+  faultline::RawMunmap(base, bytes);
+}

@@ -43,8 +43,9 @@
 //                          program changed the mapping meanwhile); the slot keeps it)
 //   POISONED  unrecoverable: access raises SIGBUS. Left only by unmapping.
 //
-// Any state -> gone (U: fl_unmap; slots freed, in-flight I/O completes into a missing region and
-// is discarded by its completion).
+// Any state -> gone (U: fl_unmap, or the program unmapping or moving memory through the
+// interposer, which rebuilds the surviving pages into new regions; slots freed, in-flight I/O
+// completes into a missing region and is discarded by its completion).
 //
 // Locking: a transition of a page is performed only by the thread holding its LOCKED bit
 // (PageTable::Lock). LOADING and EVICTING are long-lived states, not locks: the page is unlocked

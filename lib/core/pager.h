@@ -17,9 +17,11 @@
 // comes back only there, so the same thread finishes it. Records of in-flight I/O live in tables
 // indexed by staging chunk (a chunk belongs to the thread that acquired it until released).
 //
-// Lock order (outer first): RegionRegistry read lock -> page LOCKED bits, taken in ascending
-// (region, index) order by one thread at a time or with TryLock -> ClockPolicy::mutex_ /
-// SwapSlotAllocator::mutex_ / StagingArea::mutex_ (leaves; no call out while held).
+// Lock order (outer first): RegionRegistry lock (read: faults, eviction, Discard; write: a
+// program thread changing which regions exist, core/runtime_mappings.cc) -> page LOCKED bits,
+// taken in ascending (region, index) order by one thread at a time or with TryLock ->
+// ClockPolicy::mutex_ / SwapSlotAllocator::mutex_ / StagingArea::mutex_ / the internal heap's
+// mutex (leaves; no call out while held). ForkHolds::mutex_ -> SwapSlotAllocator::mutex_.
 #ifndef FAULTLINE_LIB_CORE_PAGER_H_
 #define FAULTLINE_LIB_CORE_PAGER_H_
 

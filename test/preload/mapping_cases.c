@@ -613,6 +613,53 @@ fail:
   return -1;
 }
 
+// A signal handler that reads and writes managed memory, some of it evicted: it must see the
+// bytes, and its writes must stay (faults taken inside a handler are served like any other).
+static uint8_t* signal_region;
+static volatile sig_atomic_t signal_wrong;
+
+static void OnUsr1(int sig) {
+  (void)sig;
+  const size_t pages = 8 * MiB / 4096;  // [0, 8 MiB) keeps tag 23 throughout
+  for (size_t p = 0; p < pages; p += 7) {
+    const uint64_t* w = (const uint64_t*)(signal_region + p * 4096);
+    if (w[0] != Word(23, p, 0)) ++signal_wrong;
+  }
+  Fill(signal_region + 24 * MiB, 24 * MiB / 4096, 8 * MiB / 4096, 24);
+}
+
+static int CaseSignalHandler(void) {
+  uint8_t* base = MapOrNull(32 * MiB);
+  if (base == NULL) return -1;
+  FillMiB(base, 0, 32, 23);
+  signal_region = base;
+  signal_wrong = 0;
+  struct sigaction action = {0};
+  struct sigaction previous;
+  action.sa_handler = OnUsr1;
+  sigemptyset(&action.sa_mask);
+  if (sigaction(SIGUSR1, &action, &previous) != 0) return SysFail("sigaction");
+  for (int round = 0; round < 4; ++round) {
+    FillMiB(base, 8, 24, (uint32_t)(30 + round));  // pushes other pages out meanwhile
+    raise(SIGUSR1);
+  }
+  sigaction(SIGUSR1, &previous, NULL);
+  MaybeCorrupt(base + 26 * MiB);
+  if (signal_wrong != 0) {
+    snprintf(detail, sizeof detail, "the signal handler read %d wrong pages",
+             (int)signal_wrong);
+    goto fail;
+  }
+  TRY(CheckMiB(base, 0, 8, 23, "read by the handler"));
+  TRY(CheckMiB(base, 8, 24, 33, "written between signals"));
+  TRY(CheckMiB(base, 24, 32, 24, "written by the handler"));
+  munmap(base, 32 * MiB);
+  return 0;
+fail:
+  munmap(base, 32 * MiB);
+  return -1;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Background paging: 4 threads, each with its own 16 MiB region, fill and verify generation
 // after generation until told to stop.
@@ -672,6 +719,7 @@ static const Case kCases[] = {
     {"madvise_free", CaseMadvFree},
     {"pipe_read_write", CasePipeIo},
     {"mmap_fixed_over_middle", CaseMapFixedOver},
+    {"signal_handler", CaseSignalHandler},
 };
 
 static int RunCases(const char* suffix) {

@@ -37,7 +37,7 @@ char* MapAdopted(Runtime& runtime, size_t bytes, bool shared_anonymous = false) 
   void* p = faultline::RawMmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   REQUIRE(p != MAP_FAILED);
-  REQUIRE(runtime.Adopt(p, bytes, PROT_READ | PROT_WRITE, shared_anonymous).ok());
+  REQUIRE(runtime.Adopt(p, bytes, PROT_READ | PROT_WRITE, shared_anonymous) == 0);
   return static_cast<char*>(p);
 }
 

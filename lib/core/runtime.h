@@ -54,8 +54,9 @@ class Runtime final : public SigbusTarget {
   // Adopt: the program has just made [address, +length) a private anonymous read-write-able
   // mapping (`shared_anonymous`: it asked for MAP_SHARED|MAP_ANONYMOUS, which the interposer
   // turned into a private one); manage it. On error nothing is managed and the mapping is left as
-  // the kernel made it. `prot` is the protection it was made with.
-  absl::Status Adopt(void* address, size_t length, int prot, bool shared_anonymous);
+  // the kernel made it. `prot` is the protection it was made with. Returns 0 or -errno; it does
+  // not allocate through malloc (it may be running inside the program's allocator).
+  int Adopt(void* address, size_t length, int prot, bool shared_anonymous) noexcept;
   // Whether any page of [address, +length) is managed.
   bool Overlaps(const void* address, size_t length) const;
   // The program has unmapped [address, +length) (munmap, or a MAP_FIXED mapping made over it):

@@ -18,13 +18,11 @@
 #include <algorithm>
 #include <new>
 
-#include "absl/strings/str_format.h"
 #include "core/runtime.h"
 #include "kernel/uffd.h"
 #include "util/check.h"
 #include "util/log.h"
 #include "util/raw_memory.h"
-#include "util/status.h"
 
 namespace faultline {
 namespace {
@@ -117,15 +115,11 @@ bool Runtime::Reshape(RegionRegistry::Writer& writer, Region* region, const Piec
   return true;
 }
 
-absl::Status Runtime::Adopt(void* address, size_t length, int prot, bool shared_anonymous) {
+int Runtime::Adopt(void* address, size_t length, int prot, bool shared_anonymous) noexcept {
   // Whatever faultline thought was here is gone: the kernel has just handed out the range.
   Forget(address, length);
   int rc = PrepareRange(uffd_, address, length);
-  if (rc != 0) {
-    return ErrnoError(
-        -rc, "adopting a mapping",
-        rc == -ENOMEM || rc == -EPERM ? "raise RLIMIT_MEMLOCK or grant CAP_IPC_LOCK" : "");
-  }
+  if (rc != 0) return rc;
   try {
     RegionRegistry::Writer writer(registry_);
     Region* region = writer.Add(reinterpret_cast<uintptr_t>(address), length >> kPageShift,
@@ -135,11 +129,11 @@ absl::Status Runtime::Adopt(void* address, size_t length, int prot, bool shared_
   } catch (const std::bad_alloc&) {
     uffd::Unregister(uffd_, address, length);
     munlock(address, length);
-    return ErrnoError(ENOMEM, "adopting a mapping: page table");
+    return -ENOMEM;
   }
   stats_.regions_adopted.Add();
   NoteManaged();
-  return absl::OkStatus();
+  return 0;
 }
 
 bool Runtime::Overlaps(const void* address, size_t length) const {

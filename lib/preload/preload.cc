@@ -161,10 +161,16 @@ void* MapAndAdopt(void* address, size_t length, int prot, int flags, int fd, off
   void* result = faultline::RawMmap(address, length, prot, map_flags, fd, offset);
   if (result == MAP_FAILED || runtime == nullptr) return result;
   if (manage) {
-    absl::Status adopted = runtime->Adopt(result, RoundUpToPage(length), prot, shared_anonymous);
-    if (!adopted.ok()) {
+    int rc = runtime->Adopt(result, RoundUpToPage(length), prot, shared_anonymous);
+    if (rc != 0) {
+      // Once, and without allocating: this may run inside the program's allocator.
       static std::atomic<bool> said{false};
-      if (!said.exchange(true)) SayLine("a mapping could not be managed; it stays the kernel's");
+      if (!said.exchange(true)) {
+        SayLine(rc == -ENOMEM || rc == -EPERM
+                    ? "a mapping could not be managed (locking it failed: raise RLIMIT_MEMLOCK or "
+                      "grant CAP_IPC_LOCK); such mappings stay the kernel's"
+                    : "a mapping could not be managed; such mappings stay the kernel's");
+      }
     }
   } else if ((flags & MAP_FIXED) != 0) {
     // A mapping made over managed memory replaces those pages.

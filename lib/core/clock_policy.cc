@@ -1,5 +1,7 @@
 #include "core/eviction_policy.h"
 
+#include <algorithm>
+
 namespace faultline {
 
 size_t ClockPolicy::SelectVictims(const RegionRegistry::Reader& regions, VictimCandidate* out,
@@ -29,6 +31,13 @@ size_t ClockPolicy::SelectVictims(const RegionRegistry::Reader& regions, VictimC
       region = regions.NextAfter(region->id);
       hand_region_ = region->id;
       hand_index_ = 0;
+      continue;
+    }
+    if (hand_index_ == 0 && region->pages.Count(PageState::kResident) == 0) {
+      // Nothing to find here: a large reservation the program has not touched (yet) costs the
+      // sweep nothing.
+      budget -= std::min<uint64_t>(budget, region->pages.size());
+      hand_index_ = region->pages.size();
       continue;
     }
     uint64_t index = hand_index_++;

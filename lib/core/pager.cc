@@ -88,7 +88,7 @@ void Pager::EnsureRoom(IoContext& ctx, const RegionRegistry::Reader& regions,
     if (!overshoot_logged_.exchange(true)) {
       Log().warn(
           "memory limit exceeded by {} pages: nothing could be evicted (swap full, or every "
-          "resident page pinned or busy); faults are served anyway",
+          "resident page busy, read-only or shared with a forked child); faults are served anyway",
           over);
     }
   }

@@ -124,6 +124,14 @@ TEST_CASE("mremap grows, moves and shrinks a region with its bytes", "[mappings]
   // Something right after the region, so that growing must move it.
   void* blocker = faultline::RawMmap(base + bytes, kPage, PROT_READ,
                                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  if (blocker != MAP_FAILED) {
+    // Growing in place is impossible: refused, and nothing changes (the region still pages).
+    uint64_t evictions = StatsOf(*runtime).evictions;
+    CHECK(runtime->Remap(base, bytes, 2 * bytes, 0, nullptr) == MAP_FAILED);
+    CHECK(errno == ENOMEM);
+    Fill(base, bytes, 4);
+    CHECK(StatsOf(*runtime).evictions > evictions);
+  }
   char* grown = static_cast<char*>(runtime->Remap(base, bytes, 2 * bytes, MREMAP_MAYMOVE, nullptr));
   REQUIRE(grown != MAP_FAILED);
   if (blocker != MAP_FAILED) CHECK(grown != base);

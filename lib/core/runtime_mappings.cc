@@ -67,6 +67,12 @@ void Runtime::WithQuiescedRegions(uintptr_t begin, uintptr_t end, Fn fn) {
       }
       if (!busy) {
         fn(writer);
+        // A region that is still there (the program's call failed, or it was not cut) is the
+        // evictor's again.
+        for (Region* r = writer.FirstOverlap(begin, end); r != nullptr;
+             r = writer.FirstOverlap(EndOf(*r), end)) {
+          r->reshaping.store(false, std::memory_order_relaxed);
+        }
         return;
       }
     }

@@ -1,10 +1,13 @@
 #include "bench_util.h"
 
+#include <sys/utsname.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdarg>
+#include <cstdio>
 
 namespace faultline_bench {
 
@@ -158,6 +161,27 @@ void Table::PrintJson(FILE* out) const {
     std::fprintf(out, "%s%s", n == 0 ? "" : ", ", JsonString(notes_[n]).c_str());
   }
   std::fprintf(out, "]}");
+}
+
+std::string LoadAverage() {
+  std::string load;
+  if (FILE* f = std::fopen("/proc/loadavg", "r")) {
+    char line[128] = {};
+    if (std::fgets(line, sizeof(line), f) != nullptr) load = line;
+    std::fclose(f);
+  }
+  if (!load.empty() && load.back() == '\n') load.pop_back();
+  return load;
+}
+
+Table RunTable() {
+  Table table("run", "Run", {{"item", "item"}, {"value", "value"}});
+  utsname name{};
+  uname(&name);
+  table.AddRow({Text("kernel"), Text(std::string(name.release) + " " + name.machine)});
+  table.AddRow({Text("cpus online"), Int(static_cast<uint64_t>(sysconf(_SC_NPROCESSORS_ONLN)))});
+  table.AddRow({Text("load average at start"), Text(LoadAverage())});
+  return table;
 }
 
 }  // namespace faultline_bench

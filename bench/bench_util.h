@@ -100,6 +100,12 @@ class Table {
 // `text` as a JSON string literal, quotes included.
 std::string JsonString(const std::string& text);
 
+// The first line of /proc/loadavg.
+std::string LoadAverage();
+// The "Run" table every benchmark starts with: kernel, CPUs online, load average at start; the
+// benchmark adds its own rows.
+Table RunTable();
+
 }  // namespace faultline_bench
 
 #endif  // FAULTLINE_BENCH_BENCH_UTIL_H_

@@ -6,7 +6,6 @@
 //      counters, plus a short sweep of evict_batch_pages and fault_threads;
 //   4. the same out-of-core phases under the kernel's own swap in a memory cgroup (root only).
 // Tables go to stdout (JSON with --json), progress to stderr.
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -88,17 +87,6 @@ bool ParseArgs(int argc, char** argv, Options* options) {
   return true;
 }
 
-std::string LoadAverage() {
-  std::string load;
-  if (FILE* f = std::fopen("/proc/loadavg", "r")) {
-    char line[128] = {};
-    if (std::fgets(line, sizeof(line), f) != nullptr) load = line;
-    std::fclose(f);
-  }
-  if (!load.empty() && load.back() == '\n') load.pop_back();
-  return load;
-}
-
 std::string MiB(size_t bytes) { return std::to_string(bytes / kMiB) + " MiB"; }
 
 double GiBPerSecond(size_t bytes, double seconds) {
@@ -108,12 +96,7 @@ double GiBPerSecond(size_t bytes, double seconds) {
 uint64_t ToMiB(uint64_t bytes) { return bytes == kNoValue ? kNoValue : bytes / kMiB; }
 
 Table RunInfo(const Options& options, const Sizes& sizes) {
-  Table table("run", "Run", {{"item", "item"}, {"value", "value"}});
-  utsname name{};
-  uname(&name);
-  table.AddRow({Text("kernel"), Text(std::string(name.release) + " " + name.machine)});
-  table.AddRow({Text("cpus online"), Int(static_cast<uint64_t>(sysconf(_SC_NPROCESSORS_ONLN)))});
-  table.AddRow({Text("load average at start"), Text(LoadAverage())});
+  Table table = RunTable();
   table.AddRow({Text("mode"), Text(options.quick ? "quick" : "full")});
   table.AddRow({Text("swap dir"), Text(options.swap_dir)});
   table.AddRow({Text("timer pair overhead ns"), Int(TimerOverheadNs())});

@@ -23,7 +23,6 @@ extern char** environ;
 namespace faultline_bench {
 namespace {
 
-constexpr int kCleanupSignals[] = {SIGINT, SIGTERM, SIGHUP};
 constexpr char kCgroupV1Memory[] = "/sys/fs/cgroup/memory";
 
 // What exists right now and must be removed. Written only with the cleanup signals blocked in the
@@ -85,23 +84,6 @@ void OnCleanupSignal(int signal_number) {
   signal(signal_number, SIG_DFL);
   raise(signal_number);
 }
-
-// Blocks the cleanup signals in the calling thread for its lifetime.
-class SignalBlock {
- public:
-  SignalBlock() {
-    sigset_t set;
-    sigemptyset(&set);
-    for (int s : kCleanupSignals) sigaddset(&set, s);
-    pthread_sigmask(SIG_BLOCK, &set, &old_);
-  }
-  ~SignalBlock() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
-  SignalBlock(const SignalBlock&) = delete;
-  SignalBlock& operator=(const SignalBlock&) = delete;
-
- private:
-  sigset_t old_;
-};
 
 std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
 
@@ -276,7 +258,7 @@ bool KernelSwapPeer::Setup(const std::string& swap_dir, uint64_t swap_bytes, uin
   }
   std::string parent_cgroup;
   if (!OwnMemoryCgroup(&parent_cgroup, why)) return false;
-  SignalBlock block;
+  CleanupSignalsBlocked block;
   Resources& r = g_resources;
   std::snprintf(r.swap_path, sizeof(r.swap_path), "%s/faultline-bench-%d.swap", swap_dir.c_str(),
                 static_cast<int>(getpid()));
@@ -330,7 +312,7 @@ bool KernelSwapPeer::Setup(const std::string& swap_dir, uint64_t swap_bytes, uin
 pid_t KernelSwapPeer::ForkIntoCgroup(std::string* why) {
   pid_t pid;
   {
-    SignalBlock block;
+    CleanupSignalsBlocked block;
     pid = fork();
     if (pid > 0) g_resources.child_pid = pid;
   }
@@ -354,7 +336,7 @@ pid_t KernelSwapPeer::ForkIntoCgroup(std::string* why) {
 
 int KernelSwapPeer::WaitForChild(pid_t pid) {
   int status = 0;
-  SignalBlock block;
+  CleanupSignalsBlocked block;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   g_resources.child_pid = 0;
@@ -404,7 +386,7 @@ bool KernelSwapPeer::RunOutOfCore(size_t region_bytes, PhaseResult phases[3], st
 }
 
 void KernelSwapPeer::Teardown() {
-  SignalBlock block;
+  CleanupSignalsBlocked block;
   ReleaseAll();
 }
 

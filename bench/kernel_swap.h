@@ -9,6 +9,7 @@
 #ifndef FAULTLINE_BENCH_KERNEL_SWAP_H_
 #define FAULTLINE_BENCH_KERNEL_SWAP_H_
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <cstddef>
@@ -19,8 +20,29 @@
 
 namespace faultline_bench {
 
+// The signals after which a benchmark cleans up before it dies.
+inline constexpr int kCleanupSignals[] = {SIGINT, SIGTERM, SIGHUP};
+
 // Installs the cleanup handlers for SIGINT, SIGTERM and SIGHUP. Call once, early in main().
 void InstallCleanupHandlers();
+
+// Blocks the cleanup signals in the calling thread for its lifetime (around a step that a
+// cleanup handler must not interrupt halfway).
+class CleanupSignalsBlocked {
+ public:
+  CleanupSignalsBlocked() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : kCleanupSignals) sigaddset(&set, s);
+    pthread_sigmask(SIG_BLOCK, &set, &old_);
+  }
+  ~CleanupSignalsBlocked() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+  CleanupSignalsBlocked(const CleanupSignalsBlocked&) = delete;
+  CleanupSignalsBlocked& operator=(const CleanupSignalsBlocked&) = delete;
+
+ private:
+  sigset_t old_;
+};
 
 // One line describing the kernel's swap configuration that matters to the comparison
 // (vm.page-cluster, zswap).

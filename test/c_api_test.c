@@ -45,6 +45,15 @@ int main(void) {
          (unsigned long long)stats.faults_zero_fill, (unsigned long long)stats.faults_swap_in,
          (unsigned long long)stats.evictions, (unsigned long long)stats.fault_latency_p99_ns);
 
+  /* Pins: within the budget (half the 8 MiB limit), and refused beyond it. */
+  CHECK(fl_pin(words, 1u << 20, 0) == 0);
+  CHECK(fl_pin(words, 1u << 20, FL_PIN_ONFAULT) == 0);
+  CHECK(fl_get_stats(&stats) == 0 && stats.pinned_pages == (1u << 20) / 4096);
+  CHECK(fl_pin(words, 8u << 20, 0) == -ENOMEM);
+  CHECK(fl_pin(words, 1u << 20, 0x80) == -EINVAL);
+  CHECK(fl_unpin(words, 1u << 20) == 0);
+  CHECK(fl_get_stats(&stats) == 0 && stats.pinned_pages == 0);
+
   CHECK(fl_map(0, &mapped) == -EINVAL);
   CHECK(strlen(fl_last_error()) > 0);
   CHECK(strlen(fl_strerror(-EINVAL)) > 0);

@@ -220,3 +220,62 @@ TEST_CASE("a shared anonymous mapping is shared with a forked child", "[mappings
   CHECK(StatsOf(*runtime).regions == 0);  // it is ordinary shared memory now
   faultline::RawMunmap(base, bytes);
 }
+
+TEST_CASE("pinned pages stay resident while other memory is evicted; unpinned, they go",
+          "[mappings][pin]") {
+  faultline::test::SkipUnlessUserfaultfd();
+  auto runtime = MakeRuntime(4 * kMiB);  // pin budget: half the limit, 512 pages
+  const size_t bytes = 16 * kMiB;
+  char* base = MapAdopted(*runtime, bytes);
+  Fill(base, bytes, 10);
+  const size_t pinned_bytes = kMiB;
+  // LOADING counts as resident: a page is mapped (and the populating call can return) a moment
+  // before the thread that read it marks it RESIDENT. A pinned page that was evicted would show
+  // as EVICTING or SWAPPED first.
+  auto all_resident = [&] {
+    for (size_t offset = 0; offset < pinned_bytes; offset += kPage) {
+      auto info = runtime->InspectPage(base + offset);
+      if (!info.ok() || (info->state != faultline::PageState::kResident &&
+                         info->state != faultline::PageState::kLoading)) {
+        return false;
+      }
+    }
+    return true;
+  };
+  REQUIRE(runtime->Pin(base, pinned_bytes, /*on_fault=*/false) == 0);
+  CHECK(all_resident());
+  CHECK(StatsOf(*runtime).pinned_pages == pinned_bytes / kPage);
+  // Over the budget: refused, nothing changes. Pinning pinned pages again counts once.
+  CHECK(runtime->Pin(base, 3 * kMiB, false) == -ENOMEM);
+  CHECK(runtime->Pin(base, pinned_bytes / 2, false) == 0);
+  CHECK(StatsOf(*runtime).pinned_pages == pinned_bytes / kPage);
+  CHECK(runtime->Pin(base, bytes + kPage, false) == -EINVAL);
+
+  // Two threads rewrite the rest of the region and another one, far over the limit.
+  char* other = MapAdopted(*runtime, 16 * kMiB);
+  uint64_t evictions = StatsOf(*runtime).evictions;
+  std::thread first([&] { Fill(other, 16 * kMiB, 11); });
+  std::thread second([&] { Fill(base + pinned_bytes, bytes - pinned_bytes, 12, kMiB / kPage); });
+  bool stayed = true;
+  for (int i = 0; i < 50; ++i) stayed &= all_resident();
+  first.join();
+  second.join();
+  CHECK(stayed);
+  CHECK(all_resident());
+  CHECK(StatsOf(*runtime).evictions > evictions + 16 * kMiB / kPage);  // real pressure
+  CHECK(Wrong(base, pinned_bytes, 10) == 0);
+  CHECK(Wrong(other, 16 * kMiB, 11) == 0);
+
+  REQUIRE(runtime->Unpin(base, pinned_bytes) == 0);
+  CHECK(StatsOf(*runtime).pinned_pages == 0);
+  Fill(other, 16 * kMiB, 13);
+  CHECK_FALSE(all_resident());
+  CHECK(Wrong(base, pinned_bytes, 10) == 0);
+
+  // Unmapping releases pins.
+  REQUIRE(runtime->Pin(base, pinned_bytes, /*on_fault=*/true) == 0);
+  CHECK(StatsOf(*runtime).pinned_pages == pinned_bytes / kPage);
+  faultline::RawMunmap(base, bytes);
+  runtime->Forget(base, bytes);
+  CHECK(StatsOf(*runtime).pinned_pages == 0);
+}

@@ -54,7 +54,9 @@ typedef struct fl_config {
   /* Most pages read by one swap-in (readahead, grown along sequential faults over adjacent swap
    * slots); 0 means 64, 1 disables. Each fault thread keeps 8 read buffers of this size. */
   uint32_t readahead_pages;
-  uint32_t reserved[6];
+  /* Most pages pinned at once (fl_pin, and mlock under LD_PRELOAD); 0 means half the limit. */
+  uint32_t max_pinned_pages;
+  uint32_t reserved[5];
 } fl_config;
 
 /* Fills *config with the defaults; memory_limit is left 0 and must be set. */
@@ -87,6 +89,16 @@ int fl_map_flags(size_t length, unsigned flags, void** addr);
 /* Unmaps a whole region given by its address and length, as returned by fl_map(); frees its
  * resident pages and swap slots. -EINVAL when (addr, length) is not exactly a region. */
 int fl_unmap(void* addr, size_t length);
+
+/* Pins [addr, addr + length) (page-aligned, inside regions): its pages are made resident now
+ * (or, with FL_PIN_ONFAULT, when first touched) and are never evicted until unpinned or unmapped,
+ * even when the process is over its limit. -ENOMEM, with nothing pinned, when the pages would
+ * exceed fl_config.max_pinned_pages (or part of the range is not managed: -EINVAL). Pinning a
+ * pinned page again is allowed and counts once. */
+#define FL_PIN_ONFAULT 0x1u
+int fl_pin(void* addr, size_t length, unsigned flags);
+/* Makes [addr, addr + length) evictable again. -EINVAL when part of it is not managed. */
+int fl_unpin(void* addr, size_t length);
 
 /* A snapshot of the runtime's counters. Page counts are in pages of fl_stats.page_size. */
 typedef struct fl_stats {
@@ -124,7 +136,8 @@ typedef struct fl_stats {
   uint64_t peak_managed_pages;  /* most pages ever managed at once */
   uint64_t regions_adopted;     /* mappings taken over from the program (LD_PRELOAD) */
   uint64_t forks;               /* fork()s of the process while it had managed memory */
-  uint64_t reserved[3];
+  uint64_t pinned_pages;        /* pages pinned now (resident or to be, on first touch) */
+  uint64_t reserved[2];
 } fl_stats;
 
 int fl_get_stats(fl_stats* stats);

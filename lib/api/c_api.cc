@@ -89,6 +89,35 @@ int fl_unmap(void* addr, size_t length) {
   return status.ok() ? 0 : faultline::Fail(status);
 }
 
+int fl_pin(void* addr, size_t length, unsigned flags) {
+  if ((flags & ~unsigned{FL_PIN_ONFAULT}) != 0) {
+    return faultline::Fail(faultline::ErrnoError(EINVAL, "fl_pin", "unknown flags"));
+  }
+  absl::ReaderMutexLock lock(&g_mutex);
+  if (g_runtime == nullptr) return faultline::NotRunning("fl_pin");
+  int rc = g_runtime->Pin(addr, length, (flags & FL_PIN_ONFAULT) != 0);
+  if (rc == -EINVAL) {
+    return faultline::Fail(faultline::ErrnoError(
+        EINVAL, "fl_pin", "the range must be page-aligned, non-empty and inside regions"));
+  }
+  if (rc == -ENOMEM) {
+    return faultline::Fail(faultline::ErrnoError(
+        ENOMEM, "fl_pin", "the pages would exceed fl_config.max_pinned_pages; nothing pinned"));
+  }
+  return rc == 0 ? 0 : faultline::Fail(faultline::ErrnoError(-rc, "fl_pin"));
+}
+
+int fl_unpin(void* addr, size_t length) {
+  absl::ReaderMutexLock lock(&g_mutex);
+  if (g_runtime == nullptr) return faultline::NotRunning("fl_unpin");
+  int rc = g_runtime->Unpin(addr, length);
+  if (rc == -EINVAL) {
+    return faultline::Fail(faultline::ErrnoError(
+        EINVAL, "fl_unpin", "the range must be page-aligned, non-empty and inside regions"));
+  }
+  return rc == 0 ? 0 : faultline::Fail(faultline::ErrnoError(-rc, "fl_unpin"));
+}
+
 int fl_get_stats(fl_stats* stats) {
   if (stats == nullptr) {
     return faultline::Fail(faultline::ErrnoError(EINVAL, "fl_get_stats", "stats is NULL"));

@@ -50,6 +50,7 @@ absl::StatusOr<fl_config> Normalize(fl_config c) {
                         kMaxPagesPerOperation));
   }
   uint64_t limit_pages = c.memory_limit / kPageSize;
+  if (c.max_pinned_pages == 0) c.max_pinned_pages = static_cast<uint32_t>(limit_pages / 2);
   // A batch never takes more than a quarter of the limit, so small limits still work.
   c.evict_batch_pages = static_cast<uint32_t>(
       std::max<uint64_t>(1, std::min<uint64_t>(c.evict_batch_pages, limit_pages / 4)));
@@ -229,7 +230,7 @@ absl::StatusOr<void*> Runtime::Map(size_t length, unsigned flags) {
   // Kernel reclaim of region pages interleaved with UFFDIO_MOVE lost pages (they moved out
   // reading as zeros) when the process ran in a memory cgroup with kernel swap. Locked on fault,
   // pages sit on the unevictable list; only resident pages count against RLIMIT_MEMLOCK.
-  if (mlock2(address, length, MLOCK_ONFAULT) != 0) {
+  if (RawMlock2(address, length, MLOCK_ONFAULT) != 0) {
     int err = errno;
     RawMunmap(address, length);
     return ErrnoError(err, "fl_map: mlock2(MLOCK_ONFAULT)",
@@ -265,6 +266,7 @@ absl::Status Runtime::Unmap(void* address, size_t length) {
         absl::StrFormat("[%p, +%u) is not a region returned by fl_map", address, length));
   }
   pager_->ReleaseRegionSlots(*region);
+  DropPins(*region, 0, region->pages.size());
   uffd::Unregister(region->uffd, address, length);
   RawMunmap(address, length);
   return absl::OkStatus();
@@ -309,6 +311,7 @@ void Runtime::GetStats(fl_stats* s) const {
   s->peak_managed_pages = std::max(stats_.peak_managed_pages.Get(), s->managed_pages);
   s->regions_adopted = stats_.regions_adopted.Get();
   s->forks = stats_.forks.Get();
+  s->pinned_pages = static_cast<uint64_t>(pinned_pages_.load(std::memory_order_relaxed));
 }
 
 bool Runtime::ResolveSigbus(uintptr_t address, bool write, uint64_t start_ns) noexcept {

@@ -5,6 +5,7 @@
 #ifndef FAULTLINE_LIB_CORE_RUNTIME_H_
 #define FAULTLINE_LIB_CORE_RUNTIME_H_
 
+#include <atomic>
 #include <memory>
 #include <vector>
 
@@ -59,6 +60,13 @@ class Runtime final : public SigbusTarget {
   int Adopt(void* address, size_t length, int prot, bool shared_anonymous) noexcept;
   // Whether any page of [address, +length) is managed.
   bool Overlaps(const void* address, size_t length) const;
+  // The first managed part [*part_begin, *part_end) of [begin, end) (one region's pages), or
+  // false when there is none.
+  bool FirstManagedPart(uintptr_t begin, uintptr_t end, uintptr_t* part_begin,
+                        uintptr_t* part_end) const;
+  // Locks every region and the eviction staging area again (mlock2(MLOCK_ONFAULT), see Map):
+  // after the program's munlockall().
+  void RelockRegions() noexcept;
   // The program has unmapped [address, +length) (munmap, or a MAP_FIXED mapping made over it):
   // the managed pages there are forgotten and their slots freed; regions are cut around them.
   void Forget(const void* address, size_t length);
@@ -67,6 +75,17 @@ class Runtime final : public SigbusTarget {
   void* Remap(void* old_address, size_t old_size, size_t new_size, int flags, void* new_address);
   // madvise(2) of a range that overlaps managed memory: 0, or -errno.
   int Advise(void* address, size_t length, int advice);
+  // Pins (core/runtime_pins.cc): fl_pin/fl_unpin, and mlock & co. under LD_PRELOAD. Return 0 or
+  // -errno and allocate nothing. Pin: -EINVAL if part of the range is not managed, -ENOMEM (nothing
+  // pinned) beyond max_pinned_pages; unless `on_fault`, the pages are made resident before it
+  // returns. PinAll / UnpinAll: every region; PinFuture: regions adopted from now on are pinned
+  // (mlockall(MCL_FUTURE)).
+  int Pin(void* address, size_t length, bool on_fault) noexcept;
+  int Unpin(void* address, size_t length) noexcept;
+  int PinAll(bool on_fault) noexcept;
+  void UnpinAll() noexcept;
+  void PinFuture(bool enabled, bool on_fault) noexcept;
+
   // fork(), as pthread_atfork handlers. The child is left without a runtime: every managed page
   // becomes ordinary memory of its own (Pager::MaterializeInChild), and the Runtime object must
   // not be used (or destroyed) there.
@@ -101,6 +120,10 @@ class Runtime final : public SigbusTarget {
                Change change, Region** made);
   void ForgetLocked(RegionRegistry::Writer& writer, uintptr_t begin, uintptr_t end);
   void NoteManaged();
+  // Sets or clears PINNED on pages [first, first + count) of `region`; returns how many changed.
+  uint64_t SetPinned(Region& region, uint64_t first, uint64_t count, bool pinned) noexcept;
+  // Takes the pinned pages among [first, first + count) of a region being dropped off the count.
+  void DropPins(Region& region, uint64_t first, uint64_t count) noexcept;
   // Before fork: turns each region the program mapped MAP_SHARED|MAP_ANONYMOUS into what it asked
   // for, shared memory (a memfd mapped over it, holding every page's contents), so that parent
   // and child share it. The region is no longer managed.
@@ -129,6 +152,9 @@ class Runtime final : public SigbusTarget {
   std::vector<std::unique_ptr<FaultHandler>> handlers_;
   std::unique_ptr<Evictor> evictor_;
   std::unique_ptr<ForkHolds> fork_holds_;
+  std::atomic<int64_t> pinned_pages_{0};
+  std::atomic<bool> pin_future_{false};
+  std::atomic<bool> pin_future_on_fault_{false};
   ForkHolds::Pipe fork_pipe_;  // of the fork in progress (PrepareFork to the After handlers)
 };
 

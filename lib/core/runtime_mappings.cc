@@ -35,10 +35,10 @@ uintptr_t EndOf(const Region& region) { return region.base + (region.pages.size(
 // Runtime::Map), registered for missing and write-protect faults. Returns 0 or -errno.
 int PrepareRange(int uffd, void* address, size_t length) {
   RawMadvise(address, length, MADV_NOHUGEPAGE);
-  if (mlock2(address, length, MLOCK_ONFAULT) != 0) return -errno;
+  if (RawMlock2(address, length, MLOCK_ONFAULT) != 0) return -errno;
   int rc =
       uffd::Register(uffd, address, length, UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP);
-  if (rc != 0) munlock(address, length);
+  if (rc != 0) RawMunlock(address, length);
   return rc;
 }
 
@@ -110,7 +110,10 @@ bool Runtime::Reshape(RegionRegistry::Writer& writer, Region* region, const Piec
   uint64_t next = 0;
   for (int i = 0; i <= count; ++i) {
     uint64_t gap_end = i < count ? pieces[i].first : region->pages.size();
-    if (gap_end > next) pager_->ReleaseSlots(*region, next, gap_end - next);
+    if (gap_end > next) {
+      pager_->ReleaseSlots(*region, next, gap_end - next);
+      DropPins(*region, next, gap_end - next);
+    }
     if (i < count) next = pieces[i].first + pieces[i].count;
   }
   std::unique_ptr<Region> old = writer.Take(region);
@@ -134,11 +137,16 @@ int Runtime::Adopt(void* address, size_t length, int prot, bool shared_anonymous
     region->prot = prot;
   } catch (const std::bad_alloc&) {
     uffd::Unregister(uffd_, address, length);
-    munlock(address, length);
+    RawMunlock(address, length);
     return -ENOMEM;
   }
   stats_.regions_adopted.Add();
   NoteManaged();
+  if (pin_future_.load(std::memory_order_relaxed)) {
+    // mlockall(MCL_FUTURE): pinned like the kernel would lock it; over the pin budget the mapping
+    // stays unpinned (the kernel would refuse the mmap; faultline keeps the program running).
+    Pin(address, length, pin_future_on_fault_.load(std::memory_order_relaxed));
+  }
   return 0;
 }
 
@@ -146,6 +154,27 @@ bool Runtime::Overlaps(const void* address, size_t length) const {
   uintptr_t begin = reinterpret_cast<uintptr_t>(address);
   RegionRegistry::Reader regions(registry_);
   return regions.FirstOverlap(begin, begin + length) != nullptr;
+}
+
+bool Runtime::FirstManagedPart(uintptr_t begin, uintptr_t end, uintptr_t* part_begin,
+                               uintptr_t* part_end) const {
+  RegionRegistry::Reader regions(registry_);
+  Region* region = regions.FirstOverlap(begin, end);
+  if (region == nullptr) return false;
+  *part_begin = std::max(begin, region->base);
+  *part_end = std::min(end, EndOf(*region));
+  return true;
+}
+
+void Runtime::RelockRegions() noexcept {
+  // The eviction staging area too: UFFDIO_MOVE needs source and destination locked alike.
+  RawMlock2(evict_staging_->ChunkAddress(0),
+            size_t{evict_staging_->chunks()} * evict_staging_->chunk_bytes(), MLOCK_ONFAULT);
+  RegionRegistry::Reader regions(registry_);
+  for (Region* r = regions.FirstOverlap(0, UINTPTR_MAX); r != nullptr;
+       r = regions.FirstOverlap(EndOf(*r), UINTPTR_MAX)) {
+    RawMlock2(reinterpret_cast<void*>(r->base), r->pages.size() << kPageShift, MLOCK_ONFAULT);
+  }
 }
 
 void Runtime::Forget(const void* address, size_t length) {
@@ -423,6 +452,7 @@ void Runtime::ShareRegion(RegionRegistry::Writer& writer, Region* region) {
   close(memfd);
   FL_CHECK(mapped == base, "mapping shared memory over a shared anonymous region failed");
   pager_->ReleaseRegionSlots(*region);
+  DropPins(*region, 0, region->pages.size());
   std::unique_ptr<Region> gone = writer.Take(region);
 }
 

@@ -19,7 +19,7 @@ absl::StatusOr<std::unique_ptr<StagingArea>> StagingArea::Create(Kind kind, uint
   RawMadvise(base, bytes, MADV_NOHUGEPAGE);
   if (kind == Kind::kEvictionTarget) {
     // Locked like the regions (Runtime::Map): UFFDIO_MOVE needs source and destination alike.
-    if (mlock2(base, bytes, MLOCK_ONFAULT) != 0) {
+    if (RawMlock2(base, bytes, MLOCK_ONFAULT) != 0) {
       int err = errno;
       RawMunmap(base, bytes);
       return ErrnoError(err, "mlock of the eviction staging area",

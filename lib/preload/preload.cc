@@ -2,12 +2,13 @@
 // memory (docs/design.md, "Programs under LD_PRELOAD"; docs/preload-memory-sources.md for why
 // this mechanism).
 //
-// It interposes mmap, mmap64, munmap, mremap and madvise through the PLT. A private or shared
-// anonymous mapping of at least FAULTLINE_MIN_REGION bytes becomes a managed region (a shared one
-// is mapped private: see Runtime::Adopt and docs/design.md for what fork then does); unmapping,
-// moving and discarding managed pages is reported to the runtime. fork() is followed through
-// pthread_atfork. glibc's malloc maps its memory with internal calls that no PLT wrapper sees, so
-// `faultline run` preloads jemalloc behind this library: jemalloc maps through the PLT.
+// It interposes mmap, mmap64, munmap, mremap and madvise through the PLT, and the mlock family
+// (mlock, mlock2, munlock, mlockall, munlockall), which on managed memory pins pages. A private or
+// shared anonymous mapping of at least FAULTLINE_MIN_REGION bytes becomes a managed region (a
+// shared one is mapped private: see Runtime::Adopt and docs/design.md for what fork then does);
+// unmapping, moving and discarding managed pages is reported to the runtime. fork() is followed
+// through pthread_atfork. glibc's malloc maps its memory with internal calls that no PLT wrapper
+// sees, so `faultline run` preloads jemalloc behind this library: jemalloc maps through the PLT.
 //
 // Rules of an interposer: the wrappers keep errno as the system call left it; before the runtime
 // is up (including while it starts, when its own allocations map memory) and in a forked child,
@@ -20,6 +21,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -241,6 +243,128 @@ __attribute__((visibility("default"))) int madvise(void* address, size_t length,
     return -1;
   }
   errno = saved_errno;
+  return 0;
+}
+
+}  // extern "C"
+
+namespace {
+
+// The mlock family (issue 4): on managed memory a lock is a faultline pin (never evicted; the
+// kernel's own lock on regions, MLOCK_ONFAULT, stays as faultline set it); elsewhere it is the
+// kernel's. Errors are the kernel's: ENOMEM over the pin budget, with the managed parts unchanged.
+
+// Applies `managed` to the managed parts of [begin, end) and `kernel` to the rest; the managed
+// parts first, so that a refused pin leaves everything as it was. Returns 0 or -1 with errno.
+template <typename Managed, typename Kernel>
+int SplitByManagement(Runtime* runtime, uintptr_t begin, uintptr_t end, Managed managed,
+                      Kernel kernel) {
+  for (uintptr_t at = begin, part_begin, part_end;
+       at < end && runtime->FirstManagedPart(at, end, &part_begin, &part_end); at = part_end) {
+    int rc = managed(reinterpret_cast<void*>(part_begin), part_end - part_begin);
+    if (rc != 0) {
+      errno = -rc;
+      return -1;
+    }
+  }
+  for (uintptr_t at = begin, part_begin = end, part_end = end; at < end; at = part_end) {
+    if (!runtime->FirstManagedPart(at, end, &part_begin, &part_end)) part_begin = part_end = end;
+    if (part_begin > at && kernel(reinterpret_cast<void*>(at), part_begin - at) != 0) return -1;
+  }
+  return 0;
+}
+
+// The page-aligned range that mlock(2) and munlock(2) act on.
+void LockRange(const void* address, size_t length, uintptr_t* begin, uintptr_t* end) {
+  *begin = reinterpret_cast<uintptr_t>(address) & ~(uintptr_t{kPageSize} - 1);
+  *end = RoundUpToPage(reinterpret_cast<uintptr_t>(address) + length);
+}
+
+int LockCall(const void* address, size_t length, bool on_fault) {
+  Runtime* runtime = ProgramRuntime();
+  auto kernel = [on_fault](void* at, size_t bytes) {
+    return static_cast<int>(on_fault ? syscall(SYS_mlock2, at, bytes, MLOCK_ONFAULT)
+                                     : syscall(SYS_mlock, at, bytes));
+  };
+  if (runtime == nullptr || length == 0) {
+    return kernel(const_cast<void*>(address), length);
+  }
+  const int saved_errno = errno;
+  uintptr_t begin, end;
+  LockRange(address, length, &begin, &end);
+  auto pin = [runtime, on_fault](void* at, size_t bytes) {
+    return runtime->Pin(at, bytes, on_fault);
+  };
+  if (SplitByManagement(runtime, begin, end, pin, kernel) != 0) return -1;
+  errno = saved_errno;
+  return 0;
+}
+
+}  // namespace
+
+extern "C" {
+
+__attribute__((visibility("default"))) int mlock(const void* address, size_t length) {
+  return LockCall(address, length, false);
+}
+
+__attribute__((visibility("default"))) int mlock2(const void* address, size_t length,
+                                                  unsigned int flags) {
+  if ((flags & ~unsigned{MLOCK_ONFAULT}) != 0) {
+    errno = EINVAL;
+    return -1;
+  }
+  return LockCall(address, length, flags != 0);
+}
+
+__attribute__((visibility("default"))) int munlock(const void* address, size_t length) {
+  Runtime* runtime = ProgramRuntime();
+  auto kernel = [](void* at, size_t bytes) {
+    return static_cast<int>(syscall(SYS_munlock, at, bytes));
+  };
+  if (runtime == nullptr || length == 0) return kernel(const_cast<void*>(address), length);
+  const int saved_errno = errno;
+  uintptr_t begin, end;
+  LockRange(address, length, &begin, &end);
+  auto unpin = [runtime](void* at, size_t bytes) { return runtime->Unpin(at, bytes); };
+  if (SplitByManagement(runtime, begin, end, unpin, kernel) != 0) return -1;
+  errno = saved_errno;
+  return 0;
+}
+
+__attribute__((visibility("default"))) int mlockall(int flags) {
+  Runtime* runtime = ProgramRuntime();
+  const int known = MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT;
+  if (runtime == nullptr || flags == 0 || (flags & ~known) != 0 ||
+      (flags & (MCL_CURRENT | MCL_FUTURE)) == 0) {
+    return static_cast<int>(syscall(SYS_mlockall, flags));
+  }
+  const int saved_errno = errno;
+  const bool on_fault = (flags & MCL_ONFAULT) != 0;
+  if ((flags & MCL_CURRENT) != 0) {
+    int rc = runtime->PinAll(on_fault);
+    if (rc != 0) {
+      errno = -rc;
+      return -1;
+    }
+  }
+  // The kernel's part, on fault: without MCL_ONFAULT it would fault in every page of every
+  // region at once, far past the limit. (Unmanaged memory is then locked as it is touched.)
+  if (syscall(SYS_mlockall, flags | MCL_ONFAULT) != 0) return -1;
+  if ((flags & MCL_FUTURE) != 0) runtime->PinFuture(true, on_fault);
+  errno = saved_errno;
+  return 0;
+}
+
+__attribute__((visibility("default"))) int munlockall(void) {
+  Runtime* runtime = ProgramRuntime();
+  if (syscall(SYS_munlockall) != 0) return -1;
+  if (runtime != nullptr) {
+    // The kernel has unlocked faultline's regions too; they must stay locked (Runtime::Map).
+    runtime->RelockRegions();
+    runtime->UnpinAll();
+    runtime->PinFuture(false, false);
+  }
   return 0;
 }
 

@@ -36,6 +36,14 @@ inline void* RawMremap(void* old_address, size_t old_size, size_t new_size, int 
 inline int RawMadvise(void* address, size_t length, int advice) {
   return static_cast<int>(syscall(SYS_madvise, address, length, advice));
 }
+// faultline's own locks on its regions and buffers (the interposer turns the program's mlock
+// calls on managed memory into pins).
+inline int RawMlock2(void* address, size_t length, unsigned flags) {
+  return static_cast<int>(syscall(SYS_mlock2, address, length, flags));
+}
+inline int RawMunlock(void* address, size_t length) {
+  return static_cast<int>(syscall(SYS_munlock, address, length));
+}
 // Private, zero-filled, read-write memory for faultline's own use; MAP_FAILED on failure.
 inline void* RawAnonymous(size_t length) {
   return RawMmap(nullptr, length, PROT_READ | PROT_WRITE,

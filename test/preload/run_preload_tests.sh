@@ -7,7 +7,7 @@
 #   exit status 0 (faultline's and "exit_status"), io_errors == 0, checksum_errors == 0,
 #   evictions > 0, managed_bytes_peak >= most of the workload's memory (so a run that silently
 #   manages nothing fails), peak_rss_bytes <= limit + slack (see SLACK below).
-# BUILD_DIR holds fork_eviction, mapping_cases and malloc_threads (built from this directory);
+# BUILD_DIR holds fork_eviction, mapping_cases, malloc_threads and pin_cases (built from this directory);
 # mmap_touch.py is taken from beside this script.
 #
 # Prints one line per workload: "PASS name (wall s, peak RSS MiB, managed MiB)", "FAIL name: why"
@@ -40,7 +40,7 @@ FAULTLINE_OWN_MIB=24
 slack_mib() {
   case $1 in
     python_mmap) echo $((FAULTLINE_OWN_MIB + 12)) ;;
-    fork_eviction | mapping_cases) echo $((FAULTLINE_OWN_MIB + 4)) ;;
+    fork_eviction | mapping_cases | pin_cases) echo $((FAULTLINE_OWN_MIB + 4)) ;;
     malloc_threads | sort) echo $((FAULTLINE_OWN_MIB + 8)) ;;
     redis) echo $((FAULTLINE_OWN_MIB + 12)) ;;
   esac
@@ -209,8 +209,8 @@ else
   skip python_mmap "$PYTHON not installed"
 fi
 
-# --- 2..4. the C programs ------------------------------------------------------------------
-for prog in fork_eviction mapping_cases malloc_threads; do
+# --- 2..5. the C programs ------------------------------------------------------------------
+for prog in fork_eviction mapping_cases malloc_threads pin_cases; do
   wanted $prog || continue
   if [ ! -x "$BIN/$prog" ]; then
     fail "$prog" "$BIN/$prog was not built"
@@ -224,6 +224,8 @@ for prog in fork_eviction mapping_cases malloc_threads; do
     mapping_cases) run_workload mapping_cases 32M 96 -- "$BIN/mapping_cases" ;;
     # ~320 MiB live over 8 threads, all of it jemalloc's (mmap'd) memory.
     malloc_threads) run_workload malloc_threads 96M 256 -- "$BIN/malloc_threads" 1500 ;;
+    # mlock family as pins: locked pages stay resident under pressure; the pin budget holds.
+    pin_cases) run_workload pin_cases 32M 128 -- "$BIN/pin_cases" ;;
   esac
 done
 

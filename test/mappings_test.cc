@@ -279,3 +279,76 @@ TEST_CASE("pinned pages stay resident while other memory is evicted; unpinned, t
   runtime->Forget(base, bytes);
   CHECK(StatsOf(*runtime).pinned_pages == 0);
 }
+
+TEST_CASE("PAGEOUT evicts now, WILLNEED brings pages back before they are touched",
+          "[mappings][advice]") {
+  faultline::test::SkipUnlessUserfaultfd();
+  auto runtime = MakeRuntime(32 * kMiB);  // everything fits: only the advice moves pages
+  const size_t bytes = 8 * kMiB;
+  char* base = MapAdopted(*runtime, bytes);
+  Fill(base, bytes, 20);
+  const size_t out = 4 * kMiB;
+  uint64_t resident = StatsOf(*runtime).resident_pages;
+  REQUIRE(runtime->Advise(base, out, MADV_PAGEOUT) == 0);
+  fl_stats s = StatsOf(*runtime);
+  CHECK(resident - s.resident_pages >= out / kPage);
+  CHECK(s.swapped_pages >= out / kPage);
+  for (size_t offset = 0; offset < out; offset += kPage) {
+    CHECK(runtime->InspectPage(base + offset)->state == faultline::PageState::kSwapped);
+  }
+  REQUIRE(runtime->Prefetch(base, out, /*wait=*/true) == 0);
+  s = StatsOf(*runtime);
+  CHECK(s.pages_prefetched >= out / kPage);
+  for (size_t offset = 0; offset < out; offset += kPage) {
+    CHECK(runtime->InspectPage(base + offset)->state == faultline::PageState::kResident);
+  }
+  uint64_t swap_ins = s.faults_swap_in;
+  CHECK(Wrong(base, bytes, 20) == 0);
+  CHECK(StatsOf(*runtime).faults_swap_in == swap_ins);  // no access waited for a read
+}
+
+TEST_CASE("COLD pages are evicted before any other", "[mappings][advice]") {
+  faultline::test::SkipUnlessUserfaultfd();
+  auto runtime = MakeRuntime(8 * kMiB);
+  // `warm` first: the clock would sweep it before `cold`, which was mapped later.
+  char* warm = MapAdopted(*runtime, 4 * kMiB);
+  char* cold = MapAdopted(*runtime, 2 * kMiB);
+  Fill(warm, 4 * kMiB, 21);
+  Fill(cold, 2 * kMiB, 22);
+  REQUIRE(runtime->Advise(cold, 2 * kMiB, MADV_COLD) == 0);
+  char* more = MapAdopted(*runtime, 4 * kMiB);
+  Fill(more, 4 * kMiB, 23);  // 2 MiB over the limit, plus the evictor's margin
+  size_t cold_left = 0, warm_left = 0;
+  for (size_t offset = 0; offset < 2 * kMiB; offset += kPage) {
+    cold_left += runtime->InspectPage(cold + offset)->state == faultline::PageState::kResident;
+  }
+  for (size_t offset = 0; offset < 4 * kMiB; offset += kPage) {
+    warm_left += runtime->InspectPage(warm + offset)->state == faultline::PageState::kResident;
+  }
+  CHECK(cold_left == 0);
+  CHECK(warm_left > 2 * kMiB / kPage);
+  CHECK(Wrong(cold, 2 * kMiB, 22) == 0);
+  CHECK(Wrong(warm, 4 * kMiB, 21) == 0);
+}
+
+TEST_CASE("RANDOM turns readahead off, SEQUENTIAL always reads ahead", "[mappings][advice]") {
+  faultline::test::SkipUnlessUserfaultfd();
+  auto runtime = MakeRuntime(32 * kMiB);
+  const size_t bytes = 4 * kMiB;
+  char* base = MapAdopted(*runtime, bytes);
+  Fill(base, bytes, 24);
+  auto reread_with = [&](int advice, size_t stride) {
+    REQUIRE(runtime->Advise(base, bytes, advice) == 0);
+    REQUIRE(runtime->Advise(base, bytes, MADV_PAGEOUT) == 0);
+    uint64_t before = StatsOf(*runtime).pages_readahead;
+    uint64_t wrong = 0;
+    for (size_t offset = 0; offset < bytes; offset += stride) {
+      wrong += faultline::test::VerifyPage(base + offset, offset / kPage, 24) >= 0;
+    }
+    CHECK(wrong == 0);
+    return StatsOf(*runtime).pages_readahead - before;
+  };
+  CHECK(reread_with(MADV_RANDOM, kPage) == 0);               // sequential faults, no readahead
+  CHECK(reread_with(MADV_SEQUENTIAL, 16 * kPage) > 0);       // sparse faults, still readahead
+  CHECK(reread_with(MADV_NORMAL, kPage) > 0);                // grows along the stream
+}

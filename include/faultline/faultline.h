@@ -100,6 +100,29 @@ int fl_pin(void* addr, size_t length, unsigned flags);
 /* Makes [addr, addr + length) evictable again. -EINVAL when part of it is not managed. */
 int fl_unpin(void* addr, size_t length);
 
+/* Advice about how a page-aligned range of regions will be used (the values of the Linux
+ * MADV_* constants, which LD_PRELOAD'ed madvise() maps onto this):
+ *   FL_ADVICE_NORMAL      readahead on swap-in grows along sequential faults (the default)
+ *   FL_ADVICE_RANDOM      no readahead
+ *   FL_ADVICE_SEQUENTIAL  always the largest readahead
+ *   FL_ADVICE_WILLNEED    start reading the swapped-out pages now (asynchronous)
+ *   FL_ADVICE_DONTNEED    discard: the next access reads zeros, swap slots are freed
+ *   FL_ADVICE_FREE        discard (faultline does it at once; Linux may at any time)
+ *   FL_ADVICE_COLD        evict these pages before any other
+ *   FL_ADVICE_PAGEOUT     evict now (returns when their writes are done); contents are kept
+ * The readahead advice applies to the whole of each region the range touches. */
+#define FL_ADVICE_NORMAL 0
+#define FL_ADVICE_RANDOM 1
+#define FL_ADVICE_SEQUENTIAL 2
+#define FL_ADVICE_WILLNEED 3
+#define FL_ADVICE_DONTNEED 4
+#define FL_ADVICE_FREE 8
+#define FL_ADVICE_COLD 20
+#define FL_ADVICE_PAGEOUT 21
+int fl_advise(void* addr, size_t length, int advice);
+/* FL_ADVICE_WILLNEED, and with `wait` != 0 returns once the pages are in memory. */
+int fl_prefetch(void* addr, size_t length, int wait);
+
 /* A snapshot of the runtime's counters. Page counts are in pages of fl_stats.page_size. */
 typedef struct fl_stats {
   uint64_t page_size;
@@ -137,7 +160,8 @@ typedef struct fl_stats {
   uint64_t regions_adopted;     /* mappings taken over from the program (LD_PRELOAD) */
   uint64_t forks;               /* fork()s of the process while it had managed memory */
   uint64_t pinned_pages;        /* pages pinned now (resident or to be, on first touch) */
-  uint64_t reserved[2];
+  uint64_t pages_prefetched;    /* pages read ahead of use by FL_ADVICE_WILLNEED / fl_prefetch */
+  uint64_t reserved[1];
 } fl_stats;
 
 int fl_get_stats(fl_stats* stats);

@@ -118,6 +118,58 @@ int fl_unpin(void* addr, size_t length) {
   return rc == 0 ? 0 : faultline::Fail(faultline::ErrnoError(-rc, "fl_unpin"));
 }
 
+namespace {
+// Whether [addr, addr + length) is page-aligned, non-empty and made only of regions' pages.
+bool IsManagedRange(const faultline::Runtime& runtime, void* addr, size_t length) {
+  uintptr_t begin = reinterpret_cast<uintptr_t>(addr);
+  if (begin % faultline::kPageSize != 0 || length == 0 || length % faultline::kPageSize != 0) {
+    return false;
+  }
+  uintptr_t end = begin + length;
+  for (uintptr_t at = begin, part_begin, part_end; at < end; at = part_end) {
+    if (!runtime.FirstManagedPart(at, end, &part_begin, &part_end) || part_begin != at) {
+      return false;
+    }
+  }
+  return true;
+}
+}  // namespace
+
+int fl_advise(void* addr, size_t length, int advice) {
+  switch (advice) {
+    case FL_ADVICE_NORMAL:
+    case FL_ADVICE_RANDOM:
+    case FL_ADVICE_SEQUENTIAL:
+    case FL_ADVICE_WILLNEED:
+    case FL_ADVICE_DONTNEED:
+    case FL_ADVICE_FREE:
+    case FL_ADVICE_COLD:
+    case FL_ADVICE_PAGEOUT:
+      break;
+    default:
+      return faultline::Fail(faultline::ErrnoError(EINVAL, "fl_advise", "unknown advice"));
+  }
+  absl::ReaderMutexLock lock(&g_mutex);
+  if (g_runtime == nullptr) return faultline::NotRunning("fl_advise");
+  if (!IsManagedRange(*g_runtime, addr, length)) {
+    return faultline::Fail(faultline::ErrnoError(
+        EINVAL, "fl_advise", "the range must be page-aligned, non-empty and inside regions"));
+  }
+  int rc = g_runtime->Advise(addr, length, advice);
+  return rc == 0 ? 0 : faultline::Fail(faultline::ErrnoError(-rc, "fl_advise"));
+}
+
+int fl_prefetch(void* addr, size_t length, int wait) {
+  absl::ReaderMutexLock lock(&g_mutex);
+  if (g_runtime == nullptr) return faultline::NotRunning("fl_prefetch");
+  if (!IsManagedRange(*g_runtime, addr, length)) {
+    return faultline::Fail(faultline::ErrnoError(
+        EINVAL, "fl_prefetch", "the range must be page-aligned, non-empty and inside regions"));
+  }
+  int rc = g_runtime->Prefetch(addr, length, wait != 0);
+  return rc == 0 ? 0 : faultline::Fail(faultline::ErrnoError(-rc, "fl_prefetch"));
+}
+
 int fl_get_stats(fl_stats* stats) {
   if (stats == nullptr) {
     return faultline::Fail(faultline::ErrnoError(EINVAL, "fl_get_stats", "stats is NULL"));

@@ -3,6 +3,7 @@
 #ifndef FAULTLINE_LIB_CORE_EVICTION_POLICY_H_
 #define FAULTLINE_LIB_CORE_EVICTION_POLICY_H_
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -32,6 +33,9 @@ class EvictionPolicy {
 
   // A page was read back from swap: it had been evicted while still in use.
   virtual void OnRefault(Region& region, uint64_t index) = 0;
+
+  // The program said pages [first, end) of `region` are cold (MADV_COLD): they go first.
+  virtual void MarkCold(Region& region, uint64_t first, uint64_t end) = 0;
 };
 
 // CLOCK over the regions' page tables, in (region id, page index) order, with a second chance for
@@ -43,9 +47,25 @@ class ClockPolicy final : public EvictionPolicy {
   size_t SelectVictims(const RegionRegistry::Reader& regions, VictimCandidate* out,
                        size_t max) override ABSL_LOCKS_EXCLUDED(mutex_);
   void OnRefault(Region& region, uint64_t index) override;
+  // Remembers up to kColdRanges ranges (the oldest is forgotten beyond that); SelectVictims
+  // takes their resident pages before it sweeps.
+  void MarkCold(Region& region, uint64_t first, uint64_t end) override ABSL_LOCKS_EXCLUDED(mutex_);
 
  private:
+  struct ColdRange {
+    RegionId region;
+    uint64_t next;  // the next page to offer
+    uint64_t end;
+  };
+  static constexpr int kColdRanges = 16;
+
+  // Fills `out` from the cold ranges; returns how many it found.
+  size_t TakeCold(const RegionRegistry::Reader& regions, VictimCandidate* out, size_t max)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+
   absl::Mutex mutex_;
+  std::array<ColdRange, kColdRanges> cold_ ABSL_GUARDED_BY(mutex_) = {};
+  int cold_count_ ABSL_GUARDED_BY(mutex_) = 0;
   RegionId hand_region_ ABSL_GUARDED_BY(mutex_) = 0;
   uint64_t hand_index_ ABSL_GUARDED_BY(mutex_) = 0;
 };

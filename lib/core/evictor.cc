@@ -16,10 +16,11 @@ constexpr int64_t kIdleCheckNs = 50'000'000;
 }  // namespace
 
 Evictor::Evictor(Pager* pager, RegionRegistry* registry, PageCounters* counters, int wake_fd,
-                 std::unique_ptr<IoRing> ring, uint32_t slot_stream)
+                 std::unique_ptr<IoRing> ring, uint32_t slot_stream, HintQueue* hints)
     : pager_(pager),
       registry_(registry),
       counters_(counters),
+      hints_(hints),
       wake_fd_(wake_fd),
       ring_(std::move(ring)),
       ctx_{ring_.get(), slot_stream} {}
@@ -45,6 +46,12 @@ bool Evictor::EvictOnce(bool* active) noexcept {
   unsigned n;
   while ((n = ring_->PopCompletions(completions, kCompletionsPerPop)) > 0) {
     for (unsigned i = 0; i < n; ++i) pager_->HandleCompletion(regions, completions[i]);
+    progress = true;
+  }
+  Hint hint;
+  while (hints_->Take(&hint)) {
+    pager_->ApplyHint(ctx_, regions, hint.begin, hint.end, hint.advice);
+    if (hint.done != nullptr) hint.done->store(1, std::memory_order_release);
     progress = true;
   }
   uint64_t charged = static_cast<uint64_t>(counters_->charged());

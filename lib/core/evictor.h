@@ -10,6 +10,7 @@
 #include <memory>
 #include <thread>
 
+#include "core/hints.h"
 #include "core/pager.h"
 #include "kernel/io_ring.h"
 
@@ -18,8 +19,9 @@ namespace faultline {
 class Evictor {
  public:
   // `wake_fd`: a non-blocking eventfd written by Pager when eviction is needed, and by Stop().
+  // `hints`: paging advice from program threads, applied on this thread (core/hints.h).
   Evictor(Pager* pager, RegionRegistry* registry, PageCounters* counters, int wake_fd,
-          std::unique_ptr<IoRing> ring, uint32_t slot_stream);
+          std::unique_ptr<IoRing> ring, uint32_t slot_stream, HintQueue* hints);
   ~Evictor();
 
   void Start();
@@ -34,6 +36,7 @@ class Evictor {
   Pager* const pager_;
   RegionRegistry* const registry_;
   PageCounters* const counters_;
+  HintQueue* const hints_;
   const int wake_fd_;
   std::unique_ptr<IoRing> ring_;
   IoContext ctx_;

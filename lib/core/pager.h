@@ -106,8 +106,17 @@ class Pager {
 
   // Evicts up to `want` pages (at most one batch). Returns how many pages left memory; when 0
   // because every eviction staging buffer is taken by writes in flight, sets *staging_busy.
+  // With `chosen` (count `chosen_count`), evicts those candidates instead of the policy's.
   uint32_t ReclaimBatch(IoContext& ctx, const RegionRegistry::Reader& regions, uint32_t want,
-                        bool* staging_busy = nullptr) noexcept;
+                        bool* staging_busy = nullptr, const VictimCandidate* chosen = nullptr,
+                        uint32_t chosen_count = 0) noexcept;
+
+  // Applies paging advice to the managed pages of [begin, end) (core/hints.h), on the evictor:
+  // MADV_PAGEOUT evicts the resident unpinned pages now and waits for their writes;
+  // MADV_COLD makes them the next victims; MADV_WILLNEED starts reads of the swapped ones
+  // (batched by adjacent slots, as much as fits under the limit) without waiting.
+  void ApplyHint(IoContext& ctx, const RegionRegistry::Reader& regions, uintptr_t begin,
+                 uintptr_t end, int advice) noexcept;
 
   // Direct reclaim: makes room for `pages` more charged pages, evicting when the limit would be
   // exceeded. When nothing can be evicted (swap full, everything locked or in flight) it lets the
@@ -182,8 +191,13 @@ class Pager {
   // A read staging chunk, waiting for one if all are in flight. REQUIRES: no page lock held.
   int AcquireReadChunk(IoContext& ctx, const RegionRegistry::Reader& regions) noexcept;
   // REQUIRES: the page is locked and SWAPPED; `chunk` is this thread's read staging chunk.
+  // `prefetch`: started by MADV_WILLNEED, not by a fault (no fault is counted or timed).
   void StartSwapIn(IoContext& ctx, Region& region, uint64_t index, PageWord word, bool write,
-                   int chunk, uint64_t start_ns) noexcept;
+                   int chunk, uint64_t start_ns, bool prefetch = false) noexcept;
+  void PageOut(IoContext& ctx, const RegionRegistry::Reader& regions, Region& region,
+               uint64_t first, uint64_t end) noexcept;
+  void Prefetch(IoContext& ctx, const RegionRegistry::Reader& regions, Region& region,
+                uint64_t first, uint64_t end) noexcept;
   void FinishRead(const RegionRegistry::Reader& regions, int chunk, int32_t result) noexcept;
   void InstallLoaded(Region& region, const ReadOp& op, const char* staging, uint32_t from,
                      uint32_t count) noexcept;

@@ -44,7 +44,8 @@ uint32_t Pager::LockVictims(const RegionRegistry::Reader& regions, VictimCandida
 }
 
 uint32_t Pager::ReclaimBatch(IoContext& ctx, const RegionRegistry::Reader& regions, uint32_t want,
-                             bool* staging_busy) noexcept {
+                             bool* staging_busy, const VictimCandidate* chosen,
+                             uint32_t chosen_count) noexcept {
   uint32_t batch = std::min({want, config_.evict_batch_pages, kMaxBatch});
   if (batch == 0) return 0;
   batches_in_progress_.fetch_add(1);
@@ -60,7 +61,13 @@ uint32_t Pager::ReclaimBatch(IoContext& ctx, const RegionRegistry::Reader& regio
   }
   VictimCandidate victims[kMaxBatch];
   PageWord words[kMaxBatch];
-  uint32_t count = static_cast<uint32_t>(r_.policy->SelectVictims(regions, victims, batch));
+  uint32_t count;
+  if (chosen != nullptr) {
+    count = std::min(chosen_count, batch);
+    std::copy_n(chosen, count, victims);
+  } else {
+    count = static_cast<uint32_t>(r_.policy->SelectVictims(regions, victims, batch));
+  }
   count = LockVictims(regions, victims, count, words);
   if (count == 0) {
     r_.evict_staging->Release(chunk);

@@ -4,6 +4,7 @@
 // SWAPPED -> LOADING, LOADING -> RESIDENT | POISONED.
 #include <linux/userfaultfd.h>
 #include <sched.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 
@@ -231,10 +232,22 @@ int Pager::AcquireReadChunk(IoContext& ctx, const RegionRegistry::Reader& region
 }
 
 void Pager::StartSwapIn(IoContext& ctx, Region& region, uint64_t index, PageWord word, bool write,
-                        int chunk, uint64_t start_ns) noexcept {
+                        int chunk, uint64_t start_ns, bool prefetch) noexcept {
   uint64_t slot = word.payload();
-  uint32_t window = RoomFor(region.swap_in_window.Next(
-      index, std::min(config_.readahead_pages, r_.read_staging->chunk_pages())));
+  const uint32_t max_window = std::min(config_.readahead_pages, r_.read_staging->chunk_pages());
+  uint32_t window;
+  switch (prefetch ? MADV_SEQUENTIAL : region.readahead_advice.load(std::memory_order_relaxed)) {
+    case MADV_RANDOM:
+      window = 1;
+      break;
+    case MADV_SEQUENTIAL:
+      window = max_window;
+      break;
+    default:  // MADV_NORMAL: grows along a sequential stream of faults
+      window = region.swap_in_window.Next(index, max_window);
+      break;
+  }
+  window = RoomFor(window);
   // Readahead follows the region forward while the next pages sit in the next slots: one read.
   PageWord words[kMaxPagesPerFault];
   words[0] = word;
@@ -246,7 +259,8 @@ void Pager::StartSwapIn(IoContext& ctx, Region& region, uint64_t index, PageWord
     region.pages.Transition(index + i, words[i], words[i].With(PageState::kLoading, slot + i));
   }
   region.swap_in_window.Resolved(index, count);
-  read_ops_[chunk] = ReadOp{region.id, index, count, slot, index, write, start_ns};
+  const uint64_t fault_index = prefetch ? UINT64_MAX : index;
+  read_ops_[chunk] = ReadOp{region.id, index, count, slot, fault_index, write, start_ns};
   char* buffer = r_.read_staging->ChunkAddress(chunk);
   uint64_t user_data = MakeUserData(IoKind::kRead, static_cast<uint64_t>(chunk));
   while (!ctx.ring->QueueRead(r_.swap->fd(), buffer, count << kPageShift, r_.swap->SlotOffset(slot),
@@ -255,6 +269,10 @@ void Pager::StartSwapIn(IoContext& ctx, Region& region, uint64_t index, PageWord
   }
   int rc = ctx.ring->Submit();
   FL_CHECK(rc >= 0, "io_uring submit of a swap read failed");
+  if (prefetch) {
+    r_.stats->pages_prefetched.Add(count);
+    return;
+  }
   r_.policy->OnRefault(region, index);
   r_.stats->faults_swap_in.Add();
   if (count > 1) r_.stats->pages_readahead.Add(count - 1);

@@ -171,7 +171,7 @@ absl::Status Runtime::Start(const fl_config& c) {
   absl::StatusOr<std::unique_ptr<IoRing>> ring = IoRing::Create(kRingEntries);
   if (!ring.ok()) return ring.status();
   evictor_ = std::make_unique<Evictor>(pager_.get(), &registry_, &counters_, evictor_wake_fd_,
-                                       std::move(*ring), c.fault_threads);
+                                       std::move(*ring), c.fault_threads, &hints_);
   evictor_->Start();
   fork_holds_ = std::make_unique<ForkHolds>(slots_.get());
   Log().info("runtime started: limit {} MiB, swap {} (up to {} MiB), {} fault thread(s)",
@@ -312,6 +312,7 @@ void Runtime::GetStats(fl_stats* s) const {
   s->regions_adopted = stats_.regions_adopted.Get();
   s->forks = stats_.forks.Get();
   s->pinned_pages = static_cast<uint64_t>(pinned_pages_.load(std::memory_order_relaxed));
+  s->pages_prefetched = stats_.pages_prefetched.Get();
 }
 
 bool Runtime::ResolveSigbus(uintptr_t address, bool write, uint64_t start_ns) noexcept {

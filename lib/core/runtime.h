@@ -73,8 +73,15 @@ class Runtime final : public SigbusTarget {
   // mremap(2) of a range that overlaps managed memory, with mremap's contract: the new address,
   // or MAP_FAILED with errno set (and nothing changed).
   void* Remap(void* old_address, size_t old_size, size_t new_size, int flags, void* new_address);
-  // madvise(2) of a range that overlaps managed memory: 0, or -errno.
+  // madvise(2) of a range that overlaps managed memory: 0, or -errno. Also fl_advise().
+  //  - DONTNEED, FREE: the pages are discarded (FREE: at once, one of the outcomes Linux allows);
+  //  - PAGEOUT: evicted before it returns; COLD: the next to be evicted; WILLNEED: reads of the
+  //    swapped pages start (Prefetch waits for them);
+  //  - SEQUENTIAL, RANDOM, NORMAL: the readahead of the regions the range touches;
+  //  - other paging hints are accepted without effect; anything else goes to the kernel.
   int Advise(void* address, size_t length, int advice);
+  // MADV_WILLNEED, then (if `wait`) until no page of the range is still being read.
+  int Prefetch(void* address, size_t length, bool wait);
   // Pins (core/runtime_pins.cc): fl_pin/fl_unpin, and mlock & co. under LD_PRELOAD. Return 0 or
   // -errno and allocate nothing. Pin: -EINVAL if part of the range is not managed, -ENOMEM (nothing
   // pinned) beyond max_pinned_pages; unless `on_fault`, the pages are made resident before it
@@ -152,6 +159,7 @@ class Runtime final : public SigbusTarget {
   std::vector<std::unique_ptr<FaultHandler>> handlers_;
   std::unique_ptr<Evictor> evictor_;
   std::unique_ptr<ForkHolds> fork_holds_;
+  HintQueue hints_;
   std::atomic<int64_t> pinned_pages_{0};
   std::atomic<bool> pin_future_{false};
   std::atomic<bool> pin_future_on_fault_{false};

@@ -97,6 +97,7 @@ bool Runtime::Reshape(RegionRegistry::Writer& writer, Region* region, const Piec
     }
     created[i]->shared_anonymous = region->shared_anonymous;
     created[i]->prot = region->prot;
+    created[i]->readahead_advice.store(region->readahead_advice.load());
     for (uint64_t p = 0; p < piece.count; ++p) {
       created[i]->pages.Inherit(p, region->pages.Peek(piece.first + p));
     }
@@ -312,7 +313,7 @@ void* Runtime::Remap(void* old_address, size_t old_size, size_t new_size, int fl
 int Runtime::Advise(void* address, size_t length, int advice) {
   const uintptr_t begin = reinterpret_cast<uintptr_t>(address);
   const uintptr_t end = begin + length;
-  enum class Action { kDiscard, kAccept, kKernel };
+  enum class Action { kDiscard, kReadahead, kHint, kAccept, kKernel };
   Action action;
   switch (advice) {
     case MADV_DONTNEED:
@@ -325,9 +326,13 @@ int Runtime::Advise(void* address, size_t length, int advice) {
     case MADV_NORMAL:
     case MADV_RANDOM:
     case MADV_SEQUENTIAL:
+      action = Action::kReadahead;
+      break;
     case MADV_WILLNEED:
     case MADV_COLD:
     case MADV_PAGEOUT:
+      action = Action::kHint;
+      break;
     case MADV_HUGEPAGE:
     case MADV_NOHUGEPAGE:
     case MADV_MERGEABLE:
@@ -357,6 +362,10 @@ int Runtime::Advise(void* address, size_t length, int advice) {
         pager_->Discard(regions, *region, (managed_begin - region->base) >> kPageShift,
                         (managed_end - managed_begin) >> kPageShift);
         break;
+      case Action::kReadahead:
+        region->readahead_advice.store(advice, std::memory_order_relaxed);
+        break;
+      case Action::kHint:
       case Action::kAccept:
         break;
       case Action::kKernel:
@@ -368,7 +377,40 @@ int Runtime::Advise(void* address, size_t length, int advice) {
     }
     at = managed_end;
   }
+  if (action == Action::kHint) {
+    // Applied by the evictor, which has an io_uring ring; PAGEOUT waits for it ("evicts now").
+    std::atomic<int> done{0};
+    hints_.Submit(Hint{begin, end, advice, advice == MADV_PAGEOUT ? &done : nullptr},
+                  evictor_wake_fd_);
+    while (advice == MADV_PAGEOUT && done.load(std::memory_order_acquire) == 0) {
+      timespec pause{0, kQuiesceWaitNs};
+      nanosleep(&pause, nullptr);
+    }
+  }
   return result;
+}
+
+int Runtime::Prefetch(void* address, size_t length, bool wait) {
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(address);
+  if (begin % kPageSize != 0 || length == 0 || length % kPageSize != 0) return -EINVAL;
+  std::atomic<int> done{0};
+  hints_.Submit(Hint{begin, begin + length, MADV_WILLNEED, &done}, evictor_wake_fd_);
+  if (!wait) return 0;
+  // The reads are started once `done` is set; then wait for the pages to leave LOADING.
+  auto loading = [&] {
+    if (done.load(std::memory_order_acquire) == 0) return true;
+    RegionRegistry::Reader regions(registry_);
+    for (Region* r = regions.FirstOverlap(begin, begin + length); r != nullptr;
+         r = regions.FirstOverlap(EndOf(*r), begin + length)) {
+      if (r->pages.Count(PageState::kLoading) > 0) return true;
+    }
+    return false;
+  };
+  while (loading()) {
+    timespec pause{0, kQuiesceWaitNs};
+    nanosleep(&pause, nullptr);
+  }
+  return 0;
 }
 
 void Runtime::ShareBeforeFork() {

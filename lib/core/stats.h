@@ -48,6 +48,7 @@ struct PagerStats {
   Counter peak_managed_pages;
   Counter regions_adopted;
   Counter forks;
+  Counter pages_prefetched;
   LatencyHistogram fault_latency;
 };
 

@@ -2,12 +2,12 @@
 // memory (docs/design.md, "Programs under LD_PRELOAD"; docs/preload-memory-sources.md for why
 // this mechanism).
 //
-// It interposes mmap, mmap64, munmap, mremap and madvise through the PLT, and the mlock family
-// (mlock, mlock2, munlock, mlockall, munlockall), which on managed memory pins pages. A private or
-// shared anonymous mapping of at least FAULTLINE_MIN_REGION bytes becomes a managed region (a
-// shared one is mapped private: see Runtime::Adopt and docs/design.md for what fork then does);
-// unmapping, moving and discarding managed pages is reported to the runtime. fork() is followed
-// through pthread_atfork. glibc's malloc maps its memory with internal calls that no PLT wrapper
+// It interposes mmap, mmap64, munmap, mremap, madvise and posix_madvise through the PLT, and the
+// mlock family (mlock, mlock2, munlock, mlockall, munlockall), which on managed memory pins pages.
+// A private or shared anonymous mapping of at least FAULTLINE_MIN_REGION bytes becomes a managed
+// region (a shared one is mapped private: see Runtime::Adopt and docs/design.md for what fork then
+// does); unmapping, moving, discarding and advising managed pages is reported to the runtime.
+// fork() is followed through pthread_atfork. glibc's malloc maps its memory with internal calls that no PLT wrapper
 // sees, so `faultline run` preloads jemalloc behind this library: jemalloc maps through the PLT.
 //
 // Rules of an interposer: the wrappers keep errno as the system call left it; before the runtime
@@ -244,6 +244,18 @@ __attribute__((visibility("default"))) int madvise(void* address, size_t length,
   }
   errno = saved_errno;
   return 0;
+}
+
+// posix_madvise reaches the kernel without the PLT's madvise: the same advice, POSIX's error
+// convention (the error number returned, errno untouched). glibc ignores POSIX_MADV_DONTNEED
+// (POSIX does not allow it to discard), and so does this.
+__attribute__((visibility("default"))) int posix_madvise(void* address, size_t length, int advice) {
+  if (advice == POSIX_MADV_DONTNEED) return 0;
+  const int saved_errno = errno;
+  int rc = madvise(address, length, advice);  // POSIX_MADV_* have the MADV_* values
+  int error = rc == 0 ? 0 : errno;
+  errno = saved_errno;
+  return error;
 }
 
 }  // extern "C"

@@ -5,7 +5,9 @@
 // environment) the same checks hold, since the kernel keeps locked pages resident too; only the
 // pin budget check (mlock beyond half the limit fails with ENOMEM) is faultline's.
 // Prints "ok <case>" or "FAIL <case>: ..."; exits nonzero on any failure.
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -186,6 +188,30 @@ int main(void) {
 
   atomic_store(&pressure.stop, 1);
   pthread_join(thread, NULL);
+
+  // 7. Under faultline, paging advice through madvise (with the pressure stopped, so that only
+  //    the advice moves these pages): PAGEOUT takes pages out at once, WILLNEED brings them back
+  //    without the program touching them.
+  if (getenv("FAULTLINE_LIMIT") != NULL) {
+    why = NULL;
+    uint8_t* advised = region + 40 * MiB;
+    if (madvise(advised, locked, MADV_PAGEOUT) != 0) {
+      why = "madvise(MADV_PAGEOUT) failed";
+    } else if (NotResident(advised, locked) < locked / PAGE / 2) {
+      why = "MADV_PAGEOUT left most pages resident";
+    } else if (posix_madvise(advised, locked, POSIX_MADV_WILLNEED) != 0) {
+      why = "posix_madvise(POSIX_MADV_WILLNEED) failed";
+    } else {
+      for (int i = 0; i < 200 && NotResident(advised, locked) > 0; ++i) usleep(10000);
+      if (NotResident(advised, locked) > locked / PAGE / 2) {
+        why = "MADV_WILLNEED did not bring the pages back";
+      } else if (Wrong(advised, locked, 9) != 0) {
+        why = "advised pages lost their bytes";
+      }
+    }
+    Report("pageout_willneed", why);
+  }
+
   why = NULL;
   if (Wrong(region, 16 * MiB, 13) != 0 || Wrong(region + 16 * MiB, 16 * MiB, 9) != 0 ||
       Wrong(region + 32 * MiB, locked, 10) != 0 ||

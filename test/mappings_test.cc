@@ -352,3 +352,24 @@ TEST_CASE("RANDOM turns readahead off, SEQUENTIAL always reads ahead", "[mapping
   CHECK(reread_with(MADV_SEQUENTIAL, 16 * kPage) > 0);       // sparse faults, still readahead
   CHECK(reread_with(MADV_NORMAL, kPage) > 0);                // grows along the stream
 }
+
+TEST_CASE("MADV_FREE pages keep their bytes until evicted; written ones are kept for good",
+          "[mappings][advice]") {
+  faultline::test::SkipUnlessUserfaultfd();
+  auto runtime = MakeRuntime(32 * kMiB);
+  const size_t bytes = 8 * kMiB;
+  char* base = MapAdopted(*runtime, bytes);
+  Fill(base, bytes, 30);
+  REQUIRE(runtime->Advise(base, bytes, MADV_FREE) == 0);
+  CHECK(Wrong(base, bytes, 30) == 0);  // no pressure: nothing was dropped
+  // Rewrite the first half: a write cancels the MADV_FREE of its page.
+  Fill(base, bytes / 2, 31);
+  uint64_t written = StatsOf(*runtime).bytes_written;
+  REQUIRE(runtime->Advise(base, bytes, MADV_PAGEOUT) == 0);
+  fl_stats s = StatsOf(*runtime);
+  CHECK(s.pages_freed == bytes / 2 / kPage);
+  CHECK(s.bytes_written - written >= bytes / 2);  // only the rewritten half was written out
+  CHECK(s.bytes_written - written < bytes);
+  CHECK(Wrong(base, bytes / 2, 31) == 0);
+  CHECK(AllZero(base + bytes / 2, bytes / 2));
+}

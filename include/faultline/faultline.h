@@ -107,7 +107,8 @@ int fl_unpin(void* addr, size_t length);
  *   FL_ADVICE_SEQUENTIAL  always the largest readahead
  *   FL_ADVICE_WILLNEED    start reading the swapped-out pages now (asynchronous)
  *   FL_ADVICE_DONTNEED    discard: the next access reads zeros, swap slots are freed
- *   FL_ADVICE_FREE        discard (faultline does it at once; Linux may at any time)
+ *   FL_ADVICE_FREE        the pages may be dropped (read as zeros) when evicted, without being
+ *                         written; until then they keep their contents; a write cancels it
  *   FL_ADVICE_COLD        evict these pages before any other
  *   FL_ADVICE_PAGEOUT     evict now (returns when their writes are done); contents are kept
  * The readahead advice applies to the whole of each region the range touches. */
@@ -161,7 +162,7 @@ typedef struct fl_stats {
   uint64_t forks;               /* fork()s of the process while it had managed memory */
   uint64_t pinned_pages;        /* pages pinned now (resident or to be, on first touch) */
   uint64_t pages_prefetched;    /* pages read ahead of use by FL_ADVICE_WILLNEED / fl_prefetch */
-  uint64_t reserved[1];
+  uint64_t pages_freed;         /* FL_ADVICE_FREE'd pages dropped by eviction without I/O */
 } fl_stats;
 
 int fl_get_stats(fl_stats* stats);

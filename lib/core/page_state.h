@@ -9,7 +9,11 @@
 //                           WRITEPROTECT) for this page; other threads that need the page spin
 //   bit  4      REFERENCED  the page came back by a refault (swap-in); the clock policy gives it
 //                           one more sweep before evicting it
-//   bit  5      PINNED      reserved for pinning (never evicted)
+//   bit  5      PINNED      pinned (fl_pin, mlock): never evicted
+//   bit  6      FREEABLE    RESIDENT page the program gave up with MADV_FREE: it is
+//   write-protected;
+//                           eviction drops it without I/O (-> EMPTY); a write clears the bit. Any
+//                           transition clears it (With keeps only LOCKED, REFERENCED, PINNED)
 //   bits 16..63 payload     swap slot (SWAPPED, LOADING, clean RESIDENT) or staging index
 //                           (EVICTING); 0 otherwise
 //
@@ -22,7 +26,7 @@
 //   RESIDENT  mapped in the region. payload = slot: clean, the slot holds the same bytes and the
 //             page is write-protected (uffd-wp) so the first write is seen; payload 0: dirty.
 //             -> RESIDENT (F: first write to a clean page frees its slot, payload 0)
-//             -> EMPTY    (E: moved out and found all zero: no I/O)
+//             -> EMPTY    (E: moved out and found all zero, or FREEABLE: no I/O)
 //             -> SWAPPED  (E: clean page moved out and dropped: no I/O)
 //             -> EVICTING (E: dirty page moved out to a staging buffer, write submitted)
 //             -> EMPTY    (D: dropped; a clean page's slot is freed)
@@ -106,6 +110,7 @@ class PageWord {
   static constexpr uint64_t kLocked = 1u << 3;
   static constexpr uint64_t kReferenced = 1u << 4;
   static constexpr uint64_t kPinned = 1u << 5;
+  static constexpr uint64_t kFreeable = 1u << 6;
   static constexpr int kPayloadShift = 16;
 
   constexpr PageWord() = default;
@@ -120,6 +125,7 @@ class PageWord {
   constexpr bool locked() const { return raw_ & kLocked; }
   constexpr bool referenced() const { return raw_ & kReferenced; }
   constexpr bool pinned() const { return raw_ & kPinned; }
+  constexpr bool freeable() const { return raw_ & kFreeable; }
   // RESIDENT with a valid slot: the swap file holds the same bytes, the page is write-protected.
   constexpr bool clean() const { return state() == PageState::kResident && payload() != 0; }
 

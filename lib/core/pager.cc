@@ -7,6 +7,7 @@
 
 #include <algorithm>
 
+#include "kernel/uffd.h"
 #include "util/check.h"
 #include "util/log.h"
 #include "util/raw_memory.h"
@@ -131,16 +132,7 @@ void Pager::Discard(const RegionRegistry::Reader& regions, Region& region, uint6
   uint64_t index = first;
   const uint64_t end = first + count;
   while (index < end) {
-    // Lock a run of pages in ascending order, stopping before a page whose read is in flight.
-    uint32_t n = 0;
-    while (n < kRun && index + n < end) {
-      PageWord word = region.pages.Lock(index + n);
-      if (word.state() == PageState::kLoading) {
-        region.pages.Unlock(index + n, word);
-        break;
-      }
-      words[n++] = word;
-    }
+    uint32_t n = LockRunForProgram(region, index, std::min<uint64_t>(kRun, end - index), words);
     if (n == 0) {
       sched_yield();  // the reading thread installs it shortly
       continue;
@@ -161,6 +153,57 @@ void Pager::Discard(const RegionRegistry::Reader& regions, Region& region, uint6
           break;
         default:
           // EMPTY stays so; POISONED too: the program does not get zeros for a page it lost.
+          region.pages.Unlock(index + i, word);
+          break;
+      }
+    }
+    index += n;
+  }
+}
+
+uint32_t Pager::LockRunForProgram(Region& region, uint64_t first, uint64_t count,
+                                  PageWord* words) noexcept {
+  uint32_t n = 0;
+  while (n < count) {
+    PageWord word = region.pages.Lock(first + n);
+    if (word.state() == PageState::kLoading) {
+      region.pages.Unlock(first + n, word);
+      break;
+    }
+    words[n++] = word;
+  }
+  return n;
+}
+
+void Pager::MarkFreeable(const RegionRegistry::Reader& regions, Region& region, uint64_t first,
+                         uint64_t count) noexcept {
+  (void)regions;
+  constexpr uint32_t kRun = 512;
+  PageWord words[kRun];
+  uint64_t index = first;
+  const uint64_t end = first + count;
+  while (index < end) {
+    uint32_t n = LockRunForProgram(region, index, std::min<uint64_t>(kRun, end - index), words);
+    if (n == 0) {
+      sched_yield();
+      continue;
+    }
+    // From here a write to any of them faults (HandleWriteProtect clears FREEABLE).
+    uffd::WriteProtect(region.uffd, region.PageAddress(index), size_t{n} << kPageShift, true);
+    for (uint32_t i = 0; i < n; ++i) {
+      PageWord word = words[i];
+      switch (word.state()) {
+        case PageState::kResident:
+          region.pages.Unlock(index + i, word.WithFlag(PageWord::kFreeable, true));
+          break;
+        case PageState::kSwapped:
+          r_.slots->Free(word.payload());
+          region.pages.Transition(index + i, word, word.With(PageState::kEmpty, 0));
+          break;
+        case PageState::kEvicting:
+          region.pages.Transition(index + i, word, word.With(PageState::kEmpty, 0));
+          break;
+        default:
           region.pages.Unlock(index + i, word);
           break;
       }

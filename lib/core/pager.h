@@ -136,6 +136,11 @@ class Pager {
   // REQUIRES: `regions` holds the registry's read lock; the range is inside the region.
   void Discard(const RegionRegistry::Reader& regions, Region& region, uint64_t first,
                uint64_t count) noexcept;
+  // madvise(MADV_FREE) as Linux defines it: resident pages keep their contents but become
+  // FREEABLE (page_state.h): eviction drops them without writing, so they then read as zeros,
+  // unless the program writes to them first. Pages already out of memory are discarded now.
+  void MarkFreeable(const RegionRegistry::Reader& regions, Region& region, uint64_t first,
+                    uint64_t count) noexcept;
 
   // Fork (core/pager_fork.cc). PauseEviction stops new eviction batches and waits for those in
   // progress, so that no page is between the region and its staging buffer when the process is
@@ -206,6 +211,10 @@ class Pager {
   uint32_t RoomFor(uint32_t wanted) const noexcept;
 
   // Eviction (pager_evict.cc).
+  // Locks pages [first, first + count) in ascending order into words[], stopping before a page
+  // whose read is in flight; returns how many it locked (0: the first page is LOADING).
+  uint32_t LockRunForProgram(Region& region, uint64_t first, uint64_t count,
+                             PageWord* words) noexcept;
   uint32_t LockVictims(const RegionRegistry::Reader& regions, VictimCandidate* candidates,
                        uint32_t count, PageWord* words) noexcept;
   void FinishWrite(const RegionRegistry::Reader& regions, int chunk, uint32_t write,

@@ -116,8 +116,9 @@ uint32_t Pager::ReclaimBatch(IoContext& ctx, const RegionRegistry::Reader& regio
   uint32_t dirty_left = 0;
   bool zero[kMaxBatch];
   for (uint32_t p = 0; p < count; ++p) {
-    zero[p] = moved[p] && !words[p].clean() && IsZeroPage(staged(p), kPageSize);
-    if (moved[p] && !words[p].clean() && !zero[p]) ++dirty_left;
+    zero[p] =
+        moved[p] && !words[p].clean() && !words[p].freeable() && IsZeroPage(staged(p), kPageSize);
+    if (moved[p] && !words[p].clean() && !words[p].freeable() && !zero[p]) ++dirty_left;
   }
   for (uint32_t p = 0; p < count; ++p) {
     Region& region = *victims[p].region;
@@ -125,6 +126,14 @@ uint32_t Pager::ReclaimBatch(IoContext& ctx, const RegionRegistry::Reader& regio
     PageWord word = words[p];
     if (!moved[p]) {
       region.pages.Unlock(index, word);
+      continue;
+    }
+    if (word.freeable()) {
+      // MADV_FREE'd and not written since: dropped, as the kernel would under pressure.
+      if (word.clean()) r_.slots->Free(word.payload());
+      region.pages.Transition(index, word, word.With(PageState::kEmpty, 0));
+      r_.stats->pages_freed.Add();
+      ++left;
       continue;
     }
     if (word.clean()) {

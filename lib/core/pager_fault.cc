@@ -69,7 +69,7 @@ Pager::SigbusAction Pager::ResolveOnFaultingThread(Region& region, uint64_t inde
   *forward_flags = write ? UFFD_PAGEFAULT_FLAG_WRITE : 0;
   PageWord peek = region.pages.Peek(index);
   if (peek.state() == PageState::kPoisoned) return SigbusAction::kPoisoned;
-  if (peek.state() == PageState::kResident && peek.clean() && write) {
+  if (peek.state() == PageState::kResident && (peek.clean() || peek.freeable()) && write) {
     HandleWriteProtect(region, index, start_ns);
     r_.stats->faults_self_paged.Add();
     return SigbusAction::kResolved;
@@ -182,7 +182,8 @@ void Pager::HandleWriteProtect(Region& region, uint64_t index, uint64_t start_ns
     r_.slots->Free(word.payload());
     region.pages.Transition(index, word, word.With(PageState::kResident, 0));
   } else {
-    region.pages.Unlock(index, word);
+    // A write cancels MADV_FREE.
+    region.pages.Unlock(index, word.WithFlag(PageWord::kFreeable, false));
   }
   r_.stats->faults_write_protect.Add();
   r_.stats->fault_latency.Record(MonotonicNanos() - start_ns);

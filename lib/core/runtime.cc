@@ -313,6 +313,7 @@ void Runtime::GetStats(fl_stats* s) const {
   s->forks = stats_.forks.Get();
   s->pinned_pages = static_cast<uint64_t>(pinned_pages_.load(std::memory_order_relaxed));
   s->pages_prefetched = stats_.pages_prefetched.Get();
+  s->pages_freed = stats_.pages_freed.Get();
 }
 
 bool Runtime::ResolveSigbus(uintptr_t address, bool write, uint64_t start_ns) noexcept {

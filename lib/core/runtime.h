@@ -74,7 +74,7 @@ class Runtime final : public SigbusTarget {
   // or MAP_FAILED with errno set (and nothing changed).
   void* Remap(void* old_address, size_t old_size, size_t new_size, int flags, void* new_address);
   // madvise(2) of a range that overlaps managed memory: 0, or -errno. Also fl_advise().
-  //  - DONTNEED, FREE: the pages are discarded (FREE: at once, one of the outcomes Linux allows);
+  //  - DONTNEED: the pages are discarded; FREE: they may be, when evicted (Pager::MarkFreeable);
   //  - PAGEOUT: evicted before it returns; COLD: the next to be evicted; WILLNEED: reads of the
   //    swapped pages start (Prefetch waits for them);
   //  - SEQUENTIAL, RANDOM, NORMAL: the readahead of the regions the range touches;

@@ -268,8 +268,8 @@ void* Runtime::Remap(void* old_address, size_t old_size, size_t new_size, int fl
       if (!done) return false;
       if (target != old_begin) {
         // A moved mapping has lost its registration and its write protection (no
-        // UFFD_EVENT_REMAP): register it again, and treat its clean pages as dirty, since a
-        // write to them would no longer be seen.
+        // UFFD_EVENT_REMAP): register it again, and treat its clean and FREEABLE pages as
+        // plain dirty ones, since a write to them would no longer be seen.
         Region* moved_region = made[moved];
         int rc = PrepareRange(uffd_, reinterpret_cast<void*>(target), new_size);
         FL_CHECK(rc == 0, "registering a moved mapping again failed");
@@ -279,7 +279,7 @@ void* Runtime::Remap(void* old_address, size_t old_size, size_t new_size, int fl
             slots_->Free(word.payload());
             moved_region->pages.Transition(p, word, word.With(PageState::kResident, 0));
           } else {
-            moved_region->pages.Unlock(p, word);
+            moved_region->pages.Unlock(p, word.WithFlag(PageWord::kFreeable, false));
           }
         }
       }
@@ -313,15 +313,15 @@ void* Runtime::Remap(void* old_address, size_t old_size, size_t new_size, int fl
 int Runtime::Advise(void* address, size_t length, int advice) {
   const uintptr_t begin = reinterpret_cast<uintptr_t>(address);
   const uintptr_t end = begin + length;
-  enum class Action { kDiscard, kReadahead, kHint, kAccept, kKernel };
+  enum class Action { kDiscard, kFree, kReadahead, kHint, kAccept, kKernel };
   Action action;
   switch (advice) {
     case MADV_DONTNEED:
     case MADV_DONTNEED_LOCKED:
-    case MADV_FREE:
-      // MADV_FREE lets the kernel discard the pages at any time before the next write; faultline
-      // discards them at once, one of the outcomes Linux allows.
       action = Action::kDiscard;
+      break;
+    case MADV_FREE:
+      action = Action::kFree;
       break;
     case MADV_NORMAL:
     case MADV_RANDOM:
@@ -361,6 +361,10 @@ int Runtime::Advise(void* address, size_t length, int advice) {
       case Action::kDiscard:
         pager_->Discard(regions, *region, (managed_begin - region->base) >> kPageShift,
                         (managed_end - managed_begin) >> kPageShift);
+        break;
+      case Action::kFree:
+        pager_->MarkFreeable(regions, *region, (managed_begin - region->base) >> kPageShift,
+                             (managed_end - managed_begin) >> kPageShift);
         break;
       case Action::kReadahead:
         region->readahead_advice.store(advice, std::memory_order_relaxed);

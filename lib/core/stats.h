@@ -49,6 +49,7 @@ struct PagerStats {
   Counter regions_adopted;
   Counter forks;
   Counter pages_prefetched;
+  Counter pages_freed;
   LatencyHistogram fault_latency;
 };
 

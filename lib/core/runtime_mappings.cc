@@ -347,40 +347,44 @@ int Runtime::Advise(void* address, size_t length, int advice) {
   }
   // The parts that are not managed get the kernel's answer as they would have.
   int result = 0;
-  RegionRegistry::Reader regions(registry_);
-  for (uintptr_t at = begin; at < end;) {
-    Region* region = regions.FirstOverlap(at, end);
-    uintptr_t managed_begin = region != nullptr ? std::max(at, region->base) : end;
-    if (managed_begin > at &&
-        RawMadvise(reinterpret_cast<void*>(at), managed_begin - at, advice) != 0) {
-      result = -errno;
+  {
+    RegionRegistry::Reader regions(registry_);
+    for (uintptr_t at = begin; at < end;) {
+      Region* region = regions.FirstOverlap(at, end);
+      uintptr_t managed_begin = region != nullptr ? std::max(at, region->base) : end;
+      if (managed_begin > at &&
+          RawMadvise(reinterpret_cast<void*>(at), managed_begin - at, advice) != 0) {
+        result = -errno;
+      }
+      if (region == nullptr) break;
+      uintptr_t managed_end = std::min(end, EndOf(*region));
+      switch (action) {
+        case Action::kDiscard:
+          pager_->Discard(regions, *region, (managed_begin - region->base) >> kPageShift,
+                          (managed_end - managed_begin) >> kPageShift);
+          break;
+        case Action::kFree:
+          pager_->MarkFreeable(regions, *region, (managed_begin - region->base) >> kPageShift,
+                               (managed_end - managed_begin) >> kPageShift);
+          break;
+        case Action::kReadahead:
+          region->readahead_advice.store(advice, std::memory_order_relaxed);
+          break;
+        case Action::kHint:
+        case Action::kAccept:
+          break;
+        case Action::kKernel:
+          if (RawMadvise(reinterpret_cast<void*>(managed_begin), managed_end - managed_begin,
+                         advice) != 0) {
+            result = -errno;
+          }
+          break;
+      }
+      at = managed_end;
     }
-    if (region == nullptr) break;
-    uintptr_t managed_end = std::min(end, EndOf(*region));
-    switch (action) {
-      case Action::kDiscard:
-        pager_->Discard(regions, *region, (managed_begin - region->base) >> kPageShift,
-                        (managed_end - managed_begin) >> kPageShift);
-        break;
-      case Action::kFree:
-        pager_->MarkFreeable(regions, *region, (managed_begin - region->base) >> kPageShift,
-                             (managed_end - managed_begin) >> kPageShift);
-        break;
-      case Action::kReadahead:
-        region->readahead_advice.store(advice, std::memory_order_relaxed);
-        break;
-      case Action::kHint:
-      case Action::kAccept:
-        break;
-      case Action::kKernel:
-        if (RawMadvise(reinterpret_cast<void*>(managed_begin), managed_end - managed_begin,
-                       advice) != 0) {
-          result = -errno;
-        }
-        break;
-    }
-    at = managed_end;
   }
+  // Outside the registry lock: the evictor needs it to apply the hint, and a writer waiting for
+  // the lock would keep the evictor out while this thread waits.
   if (action == Action::kHint) {
     // Applied by the evictor, which has an io_uring ring; PAGEOUT waits for it ("evicts now").
     std::atomic<int> done{0};

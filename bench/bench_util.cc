@@ -184,4 +184,17 @@ Table RunTable() {
   return table;
 }
 
+void PrintTables(const std::vector<Table>& tables, bool json) {
+  if (!json) {
+    for (const Table& table : tables) table.PrintText(stdout);
+    return;
+  }
+  std::printf("{\"tables\": [\n  ");
+  for (size_t i = 0; i < tables.size(); ++i) {
+    if (i > 0) std::printf(",\n  ");
+    tables[i].PrintJson(stdout);
+  }
+  std::printf("\n]}\n");
+}
+
 }  // namespace faultline_bench

@@ -106,6 +106,10 @@ std::string LoadAverage();
 // benchmark adds its own rows.
 Table RunTable();
 
+// Prints `tables` on stdout: one after the other as text, or as one JSON object
+// {"tables": [...]} of Table::PrintJson objects.
+void PrintTables(const std::vector<Table>& tables, bool json);
+
 }  // namespace faultline_bench
 
 #endif  // FAULTLINE_BENCH_BENCH_UTIL_H_

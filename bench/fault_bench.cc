@@ -482,16 +482,7 @@ int Run(const Options& options) {
   tables.front().AddRow({Text("load average at end"), Text(LoadAverage())});
   if (!skipped.empty()) tables.push_back(std::move(skipped));
 
-  if (options.json) {
-    std::printf("{\"tables\": [\n  ");
-    for (size_t i = 0; i < tables.size(); ++i) {
-      if (i > 0) std::printf(",\n  ");
-      tables[i].PrintJson(stdout);
-    }
-    std::printf("\n]}\n");
-  } else {
-    for (const Table& table : tables) table.PrintText(stdout);
-  }
+  PrintTables(tables, options.json);
   return 0;
 }
 

@@ -267,7 +267,6 @@ class ProgramsBench {
   bool SameFiles(const std::string& a, const std::string& b);
   Table WorkloadTable(const Workload& workload, const ModeRuns (&runs)[3]) const;
   void Fail(const std::string& what);
-  void Print(const std::vector<Table>& tables) const;
 
   const Options& options_;
   WorkDir work_;
@@ -484,19 +483,6 @@ Table ProgramsBench::RunWorkload(const Workload& workload) {
   return WorkloadTable(workload, runs);
 }
 
-void ProgramsBench::Print(const std::vector<Table>& tables) const {
-  if (!options_.json) {
-    for (const Table& table : tables) table.PrintText(stdout);
-    return;
-  }
-  std::printf("{\"tables\": [\n  ");
-  for (size_t i = 0; i < tables.size(); ++i) {
-    if (i > 0) std::printf(",\n  ");
-    tables[i].PrintJson(stdout);
-  }
-  std::printf("\n]}\n");
-}
-
 int ProgramsBench::Run() {
   std::vector<Table> tables = {RunInfo()};
   std::string why;
@@ -511,7 +497,7 @@ int ProgramsBench::Run() {
   tables.front().AddRow({Text("load average at end"), Text(LoadAverage())});
   if (!skipped_.empty()) tables.push_back(skipped_);
   if (failure_count_ > 0) tables.push_back(failures_);
-  Print(tables);
+  PrintTables(tables, options_.json);
   return failure_count_ > 0 ? 1 : 0;
 }
 

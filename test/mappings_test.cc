@@ -16,6 +16,7 @@
 
 #include "core/runtime.h"
 #include "support/test_support.h"
+#include "util/proc_memory.h"
 #include "util/raw_memory.h"
 
 namespace {
@@ -244,6 +245,7 @@ TEST_CASE("pinned pages stay resident while other memory is evicted; unpinned, t
   };
   REQUIRE(runtime->Pin(base, pinned_bytes, /*on_fault=*/false) == 0);
   CHECK(all_resident());
+  CHECK(faultline::SmapsRssOf(base) >= static_cast<int64_t>(pinned_bytes));
   CHECK(StatsOf(*runtime).pinned_pages == pinned_bytes / kPage);
   // Over the budget: refused, nothing changes. Pinning pinned pages again counts once.
   CHECK(runtime->Pin(base, 3 * kMiB, false) == -ENOMEM);
@@ -289,14 +291,17 @@ TEST_CASE("PAGEOUT evicts now, WILLNEED brings pages back before they are touche
   Fill(base, bytes, 20);
   const size_t out = 4 * kMiB;
   uint64_t resident = StatsOf(*runtime).resident_pages;
+  const int64_t rss_before = faultline::SmapsRssOf(base);  // the kernel's own account
   REQUIRE(runtime->Advise(base, out, MADV_PAGEOUT) == 0);
   fl_stats s = StatsOf(*runtime);
   CHECK(resident - s.resident_pages >= out / kPage);
+  CHECK(rss_before - faultline::SmapsRssOf(base) >= static_cast<int64_t>(out));
   CHECK(s.swapped_pages >= out / kPage);
   for (size_t offset = 0; offset < out; offset += kPage) {
     CHECK(runtime->InspectPage(base + offset)->state == faultline::PageState::kSwapped);
   }
   REQUIRE(runtime->Prefetch(base, out, /*wait=*/true) == 0);
+  CHECK(faultline::SmapsRssOf(base) >= rss_before - static_cast<int64_t>(kPage));
   s = StatsOf(*runtime);
   CHECK(s.pages_prefetched >= out / kPage);
   for (size_t offset = 0; offset < out; offset += kPage) {
@@ -348,9 +353,9 @@ TEST_CASE("RANDOM turns readahead off, SEQUENTIAL always reads ahead", "[mapping
     CHECK(wrong == 0);
     return StatsOf(*runtime).pages_readahead - before;
   };
-  CHECK(reread_with(MADV_RANDOM, kPage) == 0);               // sequential faults, no readahead
-  CHECK(reread_with(MADV_SEQUENTIAL, 16 * kPage) > 0);       // sparse faults, still readahead
-  CHECK(reread_with(MADV_NORMAL, kPage) > 0);                // grows along the stream
+  CHECK(reread_with(MADV_RANDOM, kPage) == 0);          // sequential faults, no readahead
+  CHECK(reread_with(MADV_SEQUENTIAL, 16 * kPage) > 0);  // sparse faults, still readahead
+  CHECK(reread_with(MADV_NORMAL, kPage) > 0);           // grows along the stream
 }
 
 TEST_CASE("MADV_FREE pages keep their bytes until evicted; written ones are kept for good",

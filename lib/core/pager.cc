@@ -124,32 +124,54 @@ bool Pager::WaitForOwnIo(IoContext& ctx, const RegionRegistry::Reader& regions) 
   return true;
 }
 
-void Pager::Discard(const RegionRegistry::Reader& regions, Region& region, uint64_t first,
-                    uint64_t count) noexcept {
-  (void)regions;
+template <typename Apply>
+void Pager::ForEachLockedRun(Region& region, uint64_t first, uint64_t count, Apply apply) noexcept {
   constexpr uint32_t kRun = 512;
   PageWord words[kRun];
   uint64_t index = first;
   const uint64_t end = first + count;
   while (index < end) {
-    uint32_t n = LockRunForProgram(region, index, std::min<uint64_t>(kRun, end - index), words);
+    // Lock a run in ascending order, stopping before a page whose read is in flight.
+    uint32_t n = 0;
+    while (n < kRun && index + n < end) {
+      PageWord word = region.pages.Lock(index + n);
+      if (word.state() == PageState::kLoading) {
+        region.pages.Unlock(index + n, word);
+        break;
+      }
+      words[n++] = word;
+    }
     if (n == 0) {
       sched_yield();  // the reading thread installs it shortly
       continue;
     }
+    apply(index, words, n);
+    index += n;
+  }
+}
+
+void Pager::DropOutOfMemory(Region& region, uint64_t index, PageWord word) noexcept {
+  // An EVICTING page's write completion finds the page changed and frees the slot it wrote.
+  if (word.state() == PageState::kSwapped) r_.slots->Free(word.payload());
+  region.pages.Transition(index, word, word.With(PageState::kEmpty, 0));
+}
+
+void Pager::Discard(const RegionRegistry::Reader& regions, Region& region, uint64_t first,
+                    uint64_t count) noexcept {
+  (void)regions;
+  ForEachLockedRun(region, first, count, [&](uint64_t index, PageWord* words, uint32_t n) {
     // Regions are locked (Runtime::Map), so plain MADV_DONTNEED would be refused.
     RawMadvise(region.PageAddress(index), size_t{n} << kPageShift, MADV_DONTNEED_LOCKED);
     for (uint32_t i = 0; i < n; ++i) {
       PageWord word = words[i];
       switch (word.state()) {
         case PageState::kResident:
-        case PageState::kSwapped:
-          if (word.state() == PageState::kSwapped || word.clean()) r_.slots->Free(word.payload());
+          if (word.clean()) r_.slots->Free(word.payload());
           region.pages.Transition(index + i, word, word.With(PageState::kEmpty, 0));
           break;
+        case PageState::kSwapped:
         case PageState::kEvicting:
-          // Its write's completion finds the page changed and frees the slot it wrote.
-          region.pages.Transition(index + i, word, word.With(PageState::kEmpty, 0));
+          DropOutOfMemory(region, index + i, word);
           break;
         default:
           // EMPTY stays so; POISONED too: the program does not get zeros for a page it lost.
@@ -157,37 +179,13 @@ void Pager::Discard(const RegionRegistry::Reader& regions, Region& region, uint6
           break;
       }
     }
-    index += n;
-  }
-}
-
-uint32_t Pager::LockRunForProgram(Region& region, uint64_t first, uint64_t count,
-                                  PageWord* words) noexcept {
-  uint32_t n = 0;
-  while (n < count) {
-    PageWord word = region.pages.Lock(first + n);
-    if (word.state() == PageState::kLoading) {
-      region.pages.Unlock(first + n, word);
-      break;
-    }
-    words[n++] = word;
-  }
-  return n;
+  });
 }
 
 void Pager::MarkFreeable(const RegionRegistry::Reader& regions, Region& region, uint64_t first,
                          uint64_t count) noexcept {
   (void)regions;
-  constexpr uint32_t kRun = 512;
-  PageWord words[kRun];
-  uint64_t index = first;
-  const uint64_t end = first + count;
-  while (index < end) {
-    uint32_t n = LockRunForProgram(region, index, std::min<uint64_t>(kRun, end - index), words);
-    if (n == 0) {
-      sched_yield();
-      continue;
-    }
+  ForEachLockedRun(region, first, count, [&](uint64_t index, PageWord* words, uint32_t n) {
     // From here a write to any of them faults (HandleWriteProtect clears FREEABLE).
     uffd::WriteProtect(region.uffd, region.PageAddress(index), size_t{n} << kPageShift, true);
     for (uint32_t i = 0; i < n; ++i) {
@@ -197,19 +195,15 @@ void Pager::MarkFreeable(const RegionRegistry::Reader& regions, Region& region, 
           region.pages.Unlock(index + i, word.WithFlag(PageWord::kFreeable, true));
           break;
         case PageState::kSwapped:
-          r_.slots->Free(word.payload());
-          region.pages.Transition(index + i, word, word.With(PageState::kEmpty, 0));
-          break;
         case PageState::kEvicting:
-          region.pages.Transition(index + i, word, word.With(PageState::kEmpty, 0));
+          DropOutOfMemory(region, index + i, word);
           break;
         default:
           region.pages.Unlock(index + i, word);
           break;
       }
     }
-    index += n;
-  }
+  });
 }
 
 void Pager::ReleaseRegionSlots(Region& region) noexcept {

@@ -211,10 +211,13 @@ class Pager {
   uint32_t RoomFor(uint32_t wanted) const noexcept;
 
   // Eviction (pager_evict.cc).
-  // Locks pages [first, first + count) in ascending order into words[], stopping before a page
-  // whose read is in flight; returns how many it locked (0: the first page is LOADING).
-  uint32_t LockRunForProgram(Region& region, uint64_t first, uint64_t count,
-                             PageWord* words) noexcept;
+  // Calls apply(index, words, n) for runs of pages [first, first + count) of `region`, each run
+  // locked in ascending order (at most 512 pages, stopping before a page whose read is in
+  // flight, which is waited out); apply unlocks or transitions every page of its run.
+  template <typename Apply>
+  void ForEachLockedRun(Region& region, uint64_t first, uint64_t count, Apply apply) noexcept;
+  // SWAPPED or EVICTING -> EMPTY, with the swap slot freed. REQUIRES: the page is locked.
+  void DropOutOfMemory(Region& region, uint64_t index, PageWord word) noexcept;
   uint32_t LockVictims(const RegionRegistry::Reader& regions, VictimCandidate* candidates,
                        uint32_t count, PageWord* words) noexcept;
   void FinishWrite(const RegionRegistry::Reader& regions, int chunk, uint32_t write,

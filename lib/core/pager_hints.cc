@@ -12,7 +12,7 @@ namespace faultline {
 void Pager::ApplyHint(IoContext& ctx, const RegionRegistry::Reader& regions, uintptr_t begin,
                       uintptr_t end, int advice) noexcept {
   for (Region* region = regions.FirstOverlap(begin, end); region != nullptr;) {
-    uintptr_t region_end = region->base + (region->pages.size() << kPageShift);
+    uintptr_t region_end = region->end();
     uint64_t first = (std::max(begin, region->base) - region->base) >> kPageShift;
     uint64_t last = (std::min(end, region_end) - region->base) >> kPageShift;
     switch (advice) {

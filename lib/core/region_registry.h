@@ -75,9 +75,9 @@ struct Region : InternallyAllocated {
   char* PageAddress(uint64_t index) const {
     return reinterpret_cast<char*>(base + (index << kPageShift));
   }
-  bool Contains(uintptr_t addr) const {
-    return addr >= base && addr < base + (pages.size() << kPageShift);
-  }
+  size_t bytes() const { return pages.size() << kPageShift; }
+  uintptr_t end() const { return base + bytes(); }
+  bool Contains(uintptr_t addr) const { return addr >= base && addr < end(); }
 
   const RegionId id;
   const uintptr_t base;
@@ -121,6 +121,13 @@ class RegionRegistry {
     Region* NextAfter(RegionId after) const;
     // The region with the lowest base that overlaps [begin, end), or nullptr.
     Region* FirstOverlap(uintptr_t begin, uintptr_t end) const;
+    // Calls fn(Region&) for every region overlapping [begin, end), in address order.
+    template <typename Fn>
+    void ForEachOverlap(uintptr_t begin, uintptr_t end, Fn fn) const {
+      for (Region* r = FirstOverlap(begin, end); r != nullptr; r = FirstOverlap(r->end(), end)) {
+        fn(*r);
+      }
+    }
 
    private:
     const RegionRegistry& registry_;
@@ -140,6 +147,13 @@ class RegionRegistry {
 
     // The region with the lowest base that overlaps [begin, end), or nullptr.
     Region* FirstOverlap(uintptr_t begin, uintptr_t end) const;
+    // As Reader::ForEachOverlap; fn must not add or take regions.
+    template <typename Fn>
+    void ForEachOverlap(uintptr_t begin, uintptr_t end, Fn fn) const {
+      for (Region* r = FirstOverlap(begin, end); r != nullptr; r = FirstOverlap(r->end(), end)) {
+        fn(*r);
+      }
+    }
     // Adds and publishes a region; see RegionRegistry::Add.
     Region* Add(uintptr_t base, uint64_t pages, PageCounters* counters, int uffd, bool self_paging);
     // Rebuilding a region in steps (Runtime): Create makes a region that is in no map yet and

@@ -188,7 +188,7 @@ Runtime::~Runtime() {
   for (auto& region : registry_.RemoveAll()) {
     if (pager_) pager_->ReleaseRegionSlots(*region);
     void* base = reinterpret_cast<void*>(region->base);
-    size_t bytes = region->pages.size() << kPageShift;
+    size_t bytes = region->bytes();
     uffd::Unregister(region->uffd, base, bytes);
     RawMunmap(base, bytes);
   }
@@ -225,22 +225,12 @@ absl::StatusOr<void*> Runtime::Map(size_t length, unsigned flags) {
     return ErrnoError(errno, absl::StrFormat("fl_map of %u bytes: mmap", length));
   }
   // 4 KiB pages: the page table, UFFDIO_MOVE and the swap slots all work page by page.
-  RawMadvise(address, length, MADV_NOHUGEPAGE);
-  // faultline is this memory's pager: the kernel must not reclaim it behind faultline's back.
-  // Kernel reclaim of region pages interleaved with UFFDIO_MOVE lost pages (they moved out
-  // reading as zeros) when the process ran in a memory cgroup with kernel swap. Locked on fault,
-  // pages sit on the unevictable list; only resident pages count against RLIMIT_MEMLOCK.
-  if (RawMlock2(address, length, MLOCK_ONFAULT) != 0) {
-    int err = errno;
+  bool lock_failed = false;
+  if (int rc = PrepareRange(uffd, address, length, &lock_failed); rc != 0) {
     RawMunmap(address, length);
-    return ErrnoError(err, "fl_map: mlock2(MLOCK_ONFAULT)",
-                      "raise RLIMIT_MEMLOCK or grant CAP_IPC_LOCK");
-  }
-  int rc =
-      uffd::Register(uffd, address, length, UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP);
-  if (rc != 0) {
-    RawMunmap(address, length);
-    return ErrnoError(-rc, "fl_map: registering the region with userfaultfd");
+    return lock_failed ? ErrnoError(-rc, "fl_map: mlock2(MLOCK_ONFAULT)",
+                                    "raise RLIMIT_MEMLOCK or grant CAP_IPC_LOCK")
+                       : ErrnoError(-rc, "fl_map: registering the region with userfaultfd");
   }
   try {
     registry_.Add(reinterpret_cast<uintptr_t>(address), length / kPageSize, &counters_, uffd,
@@ -252,6 +242,23 @@ absl::StatusOr<void*> Runtime::Map(size_t length, unsigned flags) {
   }
   NoteManaged();
   return address;
+}
+
+int Runtime::PrepareRange(int uffd, void* address, size_t length, bool* lock_failed) noexcept {
+  // 4 KiB pages: the page table, UFFDIO_MOVE and the swap slots all work page by page.
+  RawMadvise(address, length, MADV_NOHUGEPAGE);
+  // faultline is this memory's pager: the kernel must not reclaim it behind faultline's back.
+  // Kernel reclaim of region pages interleaved with UFFDIO_MOVE lost pages (they moved out
+  // reading as zeros) when the process ran in a memory cgroup with kernel swap. Locked on fault,
+  // pages sit on the unevictable list; only resident pages count against RLIMIT_MEMLOCK.
+  if (RawMlock2(address, length, MLOCK_ONFAULT) != 0) {
+    *lock_failed = true;
+    return -errno;
+  }
+  int rc =
+      uffd::Register(uffd, address, length, UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP);
+  if (rc != 0) RawMunlock(address, length);
+  return rc;
 }
 
 absl::Status Runtime::Unmap(void* address, size_t length) {

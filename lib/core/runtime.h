@@ -127,8 +127,15 @@ class Runtime final : public SigbusTarget {
                Change change, Region** made);
   void ForgetLocked(RegionRegistry::Writer& writer, uintptr_t begin, uintptr_t end);
   void NoteManaged();
+  // Makes a range of the program's usable as a region: 4 KiB pages, locked on fault, registered
+  // with `uffd` for missing and write-protect faults. Returns 0 or -errno, with *lock_failed set
+  // when it was the lock that failed; on failure nothing is left changed.
+  static int PrepareRange(int uffd, void* address, size_t length, bool* lock_failed) noexcept;
   // Sets or clears PINNED on pages [first, first + count) of `region`; returns how many changed.
   uint64_t SetPinned(Region& region, uint64_t first, uint64_t count, bool pinned) noexcept;
+  // Pins or unpins the managed pages of [begin, end) (-EINVAL, nothing changed, if `whole_range`
+  // and some page is not managed; -ENOMEM, nothing changed, beyond the pin budget).
+  int SetPinnedRange(uintptr_t begin, uintptr_t end, bool whole_range, bool pinned) noexcept;
   // Takes the pinned pages among [first, first + count) of a region being dropped off the count.
   void DropPins(Region& region, uint64_t first, uint64_t count) noexcept;
   // Before fork: turns each region the program mapped MAP_SHARED|MAP_ANONYMOUS into what it asked

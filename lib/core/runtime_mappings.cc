@@ -29,19 +29,6 @@ namespace {
 
 constexpr int64_t kQuiesceWaitNs = 20'000;
 
-uintptr_t EndOf(const Region& region) { return region.base + (region.pages.size() << kPageShift); }
-
-// Makes a range of the program's usable by a region: 4 KiB pages, locked on fault (see
-// Runtime::Map), registered for missing and write-protect faults. Returns 0 or -errno.
-int PrepareRange(int uffd, void* address, size_t length) {
-  RawMadvise(address, length, MADV_NOHUGEPAGE);
-  if (RawMlock2(address, length, MLOCK_ONFAULT) != 0) return -errno;
-  int rc =
-      uffd::Register(uffd, address, length, UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP);
-  if (rc != 0) RawMunlock(address, length);
-  return rc;
-}
-
 }  // namespace
 
 void Runtime::NoteManaged() {
@@ -58,21 +45,18 @@ void Runtime::WithQuiescedRegions(uintptr_t begin, uintptr_t end, Fn fn) {
     {
       RegionRegistry::Writer writer(registry_);
       bool busy = false;
-      for (Region* r = writer.FirstOverlap(begin, end); r != nullptr;
-           r = writer.FirstOverlap(EndOf(*r), end)) {
-        if (r->pages.Count(PageState::kLoading) + r->pages.Count(PageState::kEvicting) > 0) {
-          r->reshaping.store(true, std::memory_order_relaxed);
+      writer.ForEachOverlap(begin, end, [&](Region& r) {
+        if (r.pages.Count(PageState::kLoading) + r.pages.Count(PageState::kEvicting) > 0) {
+          r.reshaping.store(true, std::memory_order_relaxed);
           busy = true;
         }
-      }
+      });
       if (!busy) {
         fn(writer);
         // A region that is still there (the program's call failed, or it was not cut) is the
         // evictor's again.
-        for (Region* r = writer.FirstOverlap(begin, end); r != nullptr;
-             r = writer.FirstOverlap(EndOf(*r), end)) {
-          r->reshaping.store(false, std::memory_order_relaxed);
-        }
+        writer.ForEachOverlap(
+            begin, end, [](Region& r) { r.reshaping.store(false, std::memory_order_relaxed); });
         return;
       }
     }
@@ -128,8 +112,8 @@ bool Runtime::Reshape(RegionRegistry::Writer& writer, Region* region, const Piec
 int Runtime::Adopt(void* address, size_t length, int prot, bool shared_anonymous) noexcept {
   // Whatever faultline thought was here is gone: the kernel has just handed out the range.
   Forget(address, length);
-  int rc = PrepareRange(uffd_, address, length);
-  if (rc != 0) return rc;
+  bool lock_failed = false;
+  if (int rc = PrepareRange(uffd_, address, length, &lock_failed); rc != 0) return rc;
   try {
     RegionRegistry::Writer writer(registry_);
     Region* region = writer.Add(reinterpret_cast<uintptr_t>(address), length >> kPageShift,
@@ -163,7 +147,7 @@ bool Runtime::FirstManagedPart(uintptr_t begin, uintptr_t end, uintptr_t* part_b
   Region* region = regions.FirstOverlap(begin, end);
   if (region == nullptr) return false;
   *part_begin = std::max(begin, region->base);
-  *part_end = std::min(end, EndOf(*region));
+  *part_end = std::min(end, region->end());
   return true;
 }
 
@@ -172,10 +156,9 @@ void Runtime::RelockRegions() noexcept {
   RawMlock2(evict_staging_->ChunkAddress(0),
             size_t{evict_staging_->chunks()} * evict_staging_->chunk_bytes(), MLOCK_ONFAULT);
   RegionRegistry::Reader regions(registry_);
-  for (Region* r = regions.FirstOverlap(0, UINTPTR_MAX); r != nullptr;
-       r = regions.FirstOverlap(EndOf(*r), UINTPTR_MAX)) {
-    RawMlock2(reinterpret_cast<void*>(r->base), r->pages.size() << kPageShift, MLOCK_ONFAULT);
-  }
+  regions.ForEachOverlap(0, UINTPTR_MAX, [](Region& r) {
+    RawMlock2(reinterpret_cast<void*>(r.base), r.bytes(), MLOCK_ONFAULT);
+  });
 }
 
 void Runtime::Forget(const void* address, size_t length) {
@@ -196,7 +179,7 @@ void Runtime::ForgetLocked(RegionRegistry::Writer& writer, uintptr_t begin, uint
     if (region->base < begin) {
       pieces[count++] = Piece{0, (begin - region->base) >> kPageShift, region->base, 0};
     }
-    if (EndOf(*region) > end) {
+    if (region->end() > end) {
       uint64_t first = (end - region->base) >> kPageShift;
       pieces[count++] = Piece{first, region->pages.size() - first, end, 0};
     }
@@ -236,7 +219,7 @@ void* Runtime::Remap(void* old_address, size_t old_size, size_t new_size, int fl
   int error = 0;
   WithQuiescedRegions(old_begin, old_begin + old_size, [&](RegionRegistry::Writer& writer) {
     Region* region = writer.FirstOverlap(old_begin, old_begin + old_size);
-    if (region == nullptr || region->base > old_begin || EndOf(*region) < old_begin + old_size) {
+    if (region == nullptr || region->base > old_begin || region->end() < old_begin + old_size) {
       // Not inside one region, hence not inside one mapping: the kernel refuses such a call.
       result = RawMremap(old_address, old_size, new_size, flags, new_address);
       error = errno;
@@ -271,7 +254,8 @@ void* Runtime::Remap(void* old_address, size_t old_size, size_t new_size, int fl
         // UFFD_EVENT_REMAP): register it again, and treat its clean and FREEABLE pages as
         // plain dirty ones, since a write to them would no longer be seen.
         Region* moved_region = made[moved];
-        int rc = PrepareRange(uffd_, reinterpret_cast<void*>(target), new_size);
+        bool lock_failed = false;
+        int rc = PrepareRange(uffd_, reinterpret_cast<void*>(target), new_size, &lock_failed);
         FL_CHECK(rc == 0, "registering a moved mapping again failed");
         for (uint64_t p = 0; p < kept; ++p) {
           PageWord word = moved_region->pages.Lock(p);
@@ -357,7 +341,7 @@ int Runtime::Advise(void* address, size_t length, int advice) {
         result = -errno;
       }
       if (region == nullptr) break;
-      uintptr_t managed_end = std::min(end, EndOf(*region));
+      uintptr_t managed_end = std::min(end, region->end());
       switch (action) {
         case Action::kDiscard:
           pager_->Discard(regions, *region, (managed_begin - region->base) >> kPageShift,
@@ -408,11 +392,10 @@ int Runtime::Prefetch(void* address, size_t length, bool wait) {
   auto loading = [&] {
     if (done.load(std::memory_order_acquire) == 0) return true;
     RegionRegistry::Reader regions(registry_);
-    for (Region* r = regions.FirstOverlap(begin, begin + length); r != nullptr;
-         r = regions.FirstOverlap(EndOf(*r), begin + length)) {
-      if (r->pages.Count(PageState::kLoading) > 0) return true;
-    }
-    return false;
+    bool any = false;
+    regions.ForEachOverlap(begin, begin + length,
+                           [&](Region& r) { any |= r.pages.Count(PageState::kLoading) > 0; });
+    return any;
   };
   while (loading()) {
     timespec pause{0, kQuiesceWaitNs};
@@ -428,10 +411,10 @@ void Runtime::ShareBeforeFork() {
     {
       RegionRegistry::Reader regions(registry_);
       for (Region* r = regions.FirstOverlap(0, UINTPTR_MAX); r != nullptr;
-           r = regions.FirstOverlap(EndOf(*r), UINTPTR_MAX)) {
+           r = regions.FirstOverlap(r->end(), UINTPTR_MAX)) {
         if (r->shared_anonymous) {
           begin = r->base;
-          end = EndOf(*r);
+          end = r->end();
           break;
         }
       }
@@ -447,7 +430,7 @@ void Runtime::ShareBeforeFork() {
 }
 
 void Runtime::ShareRegion(RegionRegistry::Writer& writer, Region* region) {
-  const size_t bytes = region->pages.size() << kPageShift;
+  const size_t bytes = region->bytes();
   void* base = reinterpret_cast<void*>(region->base);
   int memfd = memfd_create("faultline-shared-anonymous", MFD_CLOEXEC);
   void* buffer = RawAnonymous(kPageSize);

@@ -16,7 +16,25 @@
 
 namespace faultline {
 namespace {
-uintptr_t EndOf(const Region& region) { return region.base + (region.pages.size() << kPageShift); }
+
+// Calls fn(region, first, count) for the part of each region in [begin, end), in address order;
+// returns how many pages those parts hold (less than the range has when it is not all managed).
+template <typename Fn>
+uint64_t ForEachPart(const RegionRegistry::Reader& regions, uintptr_t begin, uintptr_t end, Fn fn) {
+  uint64_t pages = 0;
+  regions.ForEachOverlap(begin, end, [&](Region& region) {
+    uintptr_t from = std::max(begin, region.base);
+    uint64_t count = (std::min(end, region.end()) - from) >> kPageShift;
+    fn(region, (from - region.base) >> kPageShift, count);
+    pages += count;
+  });
+  return pages;
+}
+
+bool IsPageRange(uintptr_t begin, size_t length) {
+  return begin % kPageSize == 0 && length > 0 && length % kPageSize == 0;
+}
+
 }  // namespace
 
 uint64_t Runtime::SetPinned(Region& region, uint64_t first, uint64_t count, bool pinned) noexcept {
@@ -35,39 +53,36 @@ void Runtime::DropPins(Region& region, uint64_t first, uint64_t count) noexcept 
   pinned_pages_.fetch_sub(dropped, std::memory_order_relaxed);
 }
 
+int Runtime::SetPinnedRange(uintptr_t begin, uintptr_t end, bool whole_range,
+                            bool pinned) noexcept {
+  RegionRegistry::Reader regions(registry_);
+  // Count first and change nothing until the pins are known to fit.
+  int64_t unpinned = 0;
+  uint64_t managed = ForEachPart(regions, begin, end, [&](Region& r, uint64_t first, uint64_t n) {
+    for (uint64_t i = first; i < first + n; ++i) unpinned += !r.pages.Peek(i).pinned();
+  });
+  if (whole_range && managed != (end - begin) >> kPageShift) return -EINVAL;
+  if (pinned) {
+    int64_t now = pinned_pages_.load(std::memory_order_relaxed);
+    do {
+      if (now + unpinned > static_cast<int64_t>(config_.max_pinned_pages)) return -ENOMEM;
+    } while (!pinned_pages_.compare_exchange_weak(now, now + unpinned));
+  }
+  int64_t changed = 0;
+  ForEachPart(regions, begin, end, [&](Region& r, uint64_t first, uint64_t n) {
+    changed += static_cast<int64_t>(SetPinned(r, first, n, pinned));
+  });
+  // Pinning: the reservation is corrected by what actually changed (another thread may have
+  // pinned some of the same pages meanwhile). Unpinning: what changed leaves the count.
+  pinned_pages_.fetch_sub(pinned ? unpinned - changed : changed, std::memory_order_relaxed);
+  return 0;
+}
+
 int Runtime::Pin(void* address, size_t length, bool on_fault) noexcept {
   const uintptr_t begin = reinterpret_cast<uintptr_t>(address);
-  const uintptr_t end = begin + length;
-  if (begin % kPageSize != 0 || length == 0 || length % kPageSize != 0) return -EINVAL;
-  {
-    RegionRegistry::Reader regions(registry_);
-    // Every page must be managed, and the new pins must fit: count first, change nothing yet.
-    int64_t unpinned = 0;
-    for (uintptr_t at = begin; at < end;) {
-      Region* region = regions.Find(at);
-      if (region == nullptr) return -EINVAL;
-      uintptr_t stop = std::min(end, EndOf(*region));
-      for (uintptr_t page = at; page < stop; page += kPageSize) {
-        unpinned += !region->pages.Peek((page - region->base) >> kPageShift).pinned();
-      }
-      at = stop;
-    }
-    int64_t pinned = pinned_pages_.load(std::memory_order_relaxed);
-    do {
-      if (pinned + unpinned > static_cast<int64_t>(config_.max_pinned_pages)) return -ENOMEM;
-    } while (!pinned_pages_.compare_exchange_weak(pinned, pinned + unpinned));
-    // Set the bits; another thread pinning the same pages meanwhile is why the reservation is
-    // corrected by what actually changed.
-    int64_t changed = 0;
-    for (uintptr_t at = begin; at < end;) {
-      Region* region = regions.Find(at);
-      uintptr_t stop = std::min(end, EndOf(*region));
-      changed += static_cast<int64_t>(
-          SetPinned(*region, (at - region->base) >> kPageShift, (stop - at) >> kPageShift, true));
-      at = stop;
-    }
-    pinned_pages_.fetch_sub(unpinned - changed, std::memory_order_relaxed);
-  }
+  if (!IsPageRange(begin, length)) return -EINVAL;
+  int rc = SetPinnedRange(begin, begin + length, /*whole_range=*/true, /*pinned=*/true);
+  if (rc != 0) return rc;
   // Outside the registry lock: the faults this raises are served by the fault-handler threads.
   if (!on_fault && RawMadvise(address, length, MADV_POPULATE_READ) != 0) {
     int err = errno;
@@ -79,45 +94,13 @@ int Runtime::Pin(void* address, size_t length, bool on_fault) noexcept {
 
 int Runtime::Unpin(void* address, size_t length) noexcept {
   const uintptr_t begin = reinterpret_cast<uintptr_t>(address);
-  const uintptr_t end = begin + length;
-  if (begin % kPageSize != 0 || length == 0 || length % kPageSize != 0) return -EINVAL;
-  RegionRegistry::Reader regions(registry_);
-  for (uintptr_t at = begin; at < end;) {
-    Region* region = regions.Find(at);
-    if (region == nullptr) return -EINVAL;
-    at = std::min(end, EndOf(*region));
-  }
-  for (uintptr_t at = begin; at < end;) {
-    Region* region = regions.Find(at);
-    uintptr_t stop = std::min(end, EndOf(*region));
-    uint64_t changed =
-        SetPinned(*region, (at - region->base) >> kPageShift, (stop - at) >> kPageShift, false);
-    pinned_pages_.fetch_sub(static_cast<int64_t>(changed), std::memory_order_relaxed);
-    at = stop;
-  }
-  return 0;
+  if (!IsPageRange(begin, length)) return -EINVAL;
+  return SetPinnedRange(begin, begin + length, /*whole_range=*/true, /*pinned=*/false);
 }
 
 int Runtime::PinAll(bool on_fault) noexcept {
-  {
-    RegionRegistry::Reader regions(registry_);
-    int64_t unpinned = 0;
-    for (Region* r = regions.FirstOverlap(0, UINTPTR_MAX); r != nullptr;
-         r = regions.FirstOverlap(EndOf(*r), UINTPTR_MAX)) {
-      for (uint64_t i = 0; i < r->pages.size(); ++i) unpinned += !r->pages.Peek(i).pinned();
-    }
-    int64_t pinned = pinned_pages_.load(std::memory_order_relaxed);
-    do {
-      if (pinned + unpinned > static_cast<int64_t>(config_.max_pinned_pages)) return -ENOMEM;
-    } while (!pinned_pages_.compare_exchange_weak(pinned, pinned + unpinned));
-    int64_t changed = 0;
-    for (Region* r = regions.FirstOverlap(0, UINTPTR_MAX); r != nullptr;
-         r = regions.FirstOverlap(EndOf(*r), UINTPTR_MAX)) {
-      changed += static_cast<int64_t>(SetPinned(*r, 0, r->pages.size(), true));
-    }
-    pinned_pages_.fetch_sub(unpinned - changed, std::memory_order_relaxed);
-  }
-  if (on_fault) return 0;
+  int rc = SetPinnedRange(0, UINTPTR_MAX, /*whole_range=*/false, /*pinned=*/true);
+  if (rc != 0 || on_fault) return rc;
   // Make them resident, region by region, outside the registry lock (the faults this raises are
   // served by the fault-handler threads). A region unmapped meanwhile is simply skipped.
   for (uintptr_t next = 0;;) {
@@ -128,7 +111,7 @@ int Runtime::PinAll(bool on_fault) noexcept {
       Region* region = regions.FirstOverlap(next, UINTPTR_MAX);
       if (region == nullptr) return 0;
       base = region->base;
-      bytes = region->pages.size() << kPageShift;
+      bytes = region->bytes();
     }
     RawMadvise(reinterpret_cast<void*>(base), bytes, MADV_POPULATE_READ);
     next = base + bytes;
@@ -136,12 +119,7 @@ int Runtime::PinAll(bool on_fault) noexcept {
 }
 
 void Runtime::UnpinAll() noexcept {
-  RegionRegistry::Reader regions(registry_);
-  for (Region* r = regions.FirstOverlap(0, UINTPTR_MAX); r != nullptr;
-       r = regions.FirstOverlap(EndOf(*r), UINTPTR_MAX)) {
-    uint64_t changed = SetPinned(*r, 0, r->pages.size(), false);
-    pinned_pages_.fetch_sub(static_cast<int64_t>(changed), std::memory_order_relaxed);
-  }
+  SetPinnedRange(0, UINTPTR_MAX, /*whole_range=*/false, /*pinned=*/false);
 }
 
 void Runtime::PinFuture(bool enabled, bool on_fault) noexcept {

@@ -66,6 +66,23 @@ bool AllZero(const char* base, size_t bytes) {
   return true;
 }
 
+// Forks as the interposer's pthread_atfork handlers would; the child runs child() and exits 0
+// when it returns true. Returns the child's wait status.
+template <typename Child>
+int ForkAs(Runtime& runtime, Child child) {
+  runtime.PrepareFork();
+  pid_t pid = fork();
+  if (pid == 0) {
+    runtime.ChildAfterFork();
+    _exit(child() ? 0 : 1);
+  }
+  runtime.ParentAfterFork();
+  REQUIRE(pid > 0);
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  return status;
+}
+
 fl_stats StatsOf(const Runtime& runtime) {
   fl_stats s;
   runtime.GetStats(&s);
@@ -178,18 +195,11 @@ TEST_CASE("a forked child sees every page, evicted ones included; the parent kee
   });
   Fill(base, bytes, 6);
   REQUIRE(StatsOf(*runtime).swapped_pages > 0);
-  runtime->PrepareFork();
-  pid_t pid = fork();
-  if (pid == 0) {
-    runtime->ChildAfterFork();
+  int status = ForkAs(*runtime, [&] {
     uint64_t wrong = Wrong(base, bytes, 6);
     Fill(base, bytes, 7);  // the child's memory is its own now
-    _exit(wrong == 0 && Wrong(base, bytes, 7) == 0 ? 0 : 1);
-  }
-  runtime->ParentAfterFork();
-  REQUIRE(pid > 0);
-  int status = 0;
-  REQUIRE(waitpid(pid, &status, 0) == pid);
+    return wrong == 0 && Wrong(base, bytes, 7) == 0;
+  });
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
   stop = true;
@@ -204,18 +214,11 @@ TEST_CASE("a shared anonymous mapping is shared with a forked child", "[mappings
   const size_t bytes = 8 * kMiB;
   char* base = MapAdopted(*runtime, bytes, /*shared_anonymous=*/true);
   Fill(base, bytes, 8);
-  runtime->PrepareFork();
-  pid_t pid = fork();
-  if (pid == 0) {
-    runtime->ChildAfterFork();
+  int status = ForkAs(*runtime, [&] {
     uint64_t wrong = Wrong(base, bytes, 8);
     Fill(base, bytes, 9);
-    _exit(wrong == 0 ? 0 : 1);
-  }
-  runtime->ParentAfterFork();
-  REQUIRE(pid > 0);
-  int status = 0;
-  REQUIRE(waitpid(pid, &status, 0) == pid);
+    return wrong == 0;
+  });
   CHECK(WEXITSTATUS(status) == 0);
   CHECK(Wrong(base, bytes, 9) == 0);      // the child's writes
   CHECK(StatsOf(*runtime).regions == 0);  // it is ordinary shared memory now

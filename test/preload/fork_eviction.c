@@ -34,21 +34,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mix.h"
+
 enum { kPage = 4096, kWords = kPage / 8, kThreads = 4 };
 
 static uint8_t* region;
 static size_t npages;
 static uint32_t* generation;  // generation[p]: what page p holds in this process
-
-// A bijection of 64-bit values (splitmix64's finaliser): distinct keys give distinct words.
-static uint64_t Mix(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
-}
 
 // Distinct for every (page, word, generation) with page < 2^31 and generation < 2^24; never 0
 // for generation >= 1, so a page of zeros never passes.

@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mix.h"
+
 enum { kThreads = 8, kMaxLive = 4096 };
 #define kMinSize ((size_t)16)
 #define kMaxSize ((size_t)8 << 20)
@@ -42,15 +44,6 @@ typedef struct {
   unsigned long long ops[4];  // malloc, calloc, realloc, free
   size_t peak_live_bytes;
 } Worker;
-
-static uint64_t Mix(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
-}
 
 static uint64_t Next(Worker* w) {  // splitmix64
   w->rng += 0x9e3779b97f4a7c15ULL;

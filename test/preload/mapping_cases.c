@@ -25,6 +25,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "mix.h"
+
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
@@ -42,15 +44,6 @@ static const char* current_case = "";
 // Patterns. Word(tag, page, i) is distinct for every (tag, logical page, word) and never 0 for
 // tag >= 1. "Logical page" is the page's index in the region as first mapped, so it stays the
 // same when the bytes move (mremap) or the head is unmapped.
-
-static uint64_t Mix(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
-}
 
 static uint64_t Word(uint32_t tag, size_t page, size_t i) {
   return Mix(((uint64_t)tag << 40) ^ ((uint64_t)page * kWords + i));

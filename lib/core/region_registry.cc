@@ -50,6 +50,9 @@ Region* RegionRegistry::Writer::FirstOverlap(uintptr_t begin, uintptr_t end) con
 }
 
 Region* RegionRegistry::FirstOverlapIn(const ByBase& regions, uintptr_t begin, uintptr_t end) {
+  // An empty range overlaps nothing, not even a region that starts at `begin` (ForEachOverlap
+  // ends with the range [end of the last region, end), which may be empty).
+  if (begin >= end) return nullptr;
   auto it = regions.upper_bound(begin);
   if (it != regions.begin()) {
     auto previous = std::prev(it);

@@ -83,6 +83,24 @@ int ForkAs(Runtime& runtime, Child child) {
   return status;
 }
 
+// Resident bytes of [base, base + bytes) by the kernel's own account (mincore: the page is
+// mapped), independent of faultline's page states.
+size_t KernelResident(const char* base, size_t bytes) {
+  std::vector<unsigned char> pages(bytes / kPage);
+  REQUIRE(mincore(const_cast<char*>(base), bytes, pages.data()) == 0);
+  size_t resident = 0;
+  for (unsigned char p : pages) resident += (p & 1) * kPage;
+  return resident;
+}
+
+size_t PagesIn(const Runtime& runtime, const char* base, size_t bytes, faultline::PageState state) {
+  size_t count = 0;
+  for (size_t offset = 0; offset < bytes; offset += kPage) {
+    count += runtime.InspectPage(base + offset)->state == state;
+  }
+  return count;
+}
+
 fl_stats StatsOf(const Runtime& runtime) {
   fl_stats s;
   runtime.GetStats(&s);
@@ -285,6 +303,29 @@ TEST_CASE("pinned pages stay resident while other memory is evicted; unpinned, t
   CHECK(StatsOf(*runtime).pinned_pages == 0);
 }
 
+TEST_CASE("a range that ends where the next region starts stops there", "[mappings][pins]") {
+  faultline::test::SkipUnlessUserfaultfd();
+  auto runtime = MakeRuntime(32 * kMiB);
+  // Three regions side by side: one mapping adopted in three parts.
+  const size_t part = 2 * kMiB;
+  void* p = faultline::RawMmap(nullptr, 3 * part, PROT_READ | PROT_WRITE,
+                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  REQUIRE(p != MAP_FAILED);
+  char* base = static_cast<char*>(p);
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(runtime->Adopt(base + i * part, part, PROT_READ | PROT_WRITE, false) == 0);
+  }
+  REQUIRE(StatsOf(*runtime).regions == 3);
+  // Regression: iterating the regions of [base, base + part) went on into the next two (and
+  // counted the third's pages negatively: a crash under mlockall(MCL_FUTURE) in python3).
+  REQUIRE(runtime->Pin(base, part, /*on_fault=*/true) == 0);
+  CHECK(StatsOf(*runtime).pinned_pages == part / kPage);
+  REQUIRE(runtime->Unpin(base, part) == 0);
+  CHECK(StatsOf(*runtime).pinned_pages == 0);
+  faultline::RawMunmap(p, 3 * part);
+  runtime->Forget(p, 3 * part);
+}
+
 TEST_CASE("PAGEOUT evicts now, WILLNEED brings pages back before they are touched",
           "[mappings][advice]") {
   faultline::test::SkipUnlessUserfaultfd();
@@ -326,15 +367,10 @@ TEST_CASE("COLD pages are evicted before any other", "[mappings][advice]") {
   REQUIRE(runtime->Advise(cold, 2 * kMiB, MADV_COLD) == 0);
   char* more = MapAdopted(*runtime, 4 * kMiB);
   Fill(more, 4 * kMiB, 23);  // 2 MiB over the limit, plus the evictor's margin
-  size_t cold_left = 0, warm_left = 0;
-  for (size_t offset = 0; offset < 2 * kMiB; offset += kPage) {
-    cold_left += runtime->InspectPage(cold + offset)->state == faultline::PageState::kResident;
-  }
-  for (size_t offset = 0; offset < 4 * kMiB; offset += kPage) {
-    warm_left += runtime->InspectPage(warm + offset)->state == faultline::PageState::kResident;
-  }
-  CHECK(cold_left == 0);
-  CHECK(warm_left > 2 * kMiB / kPage);
+  CHECK(PagesIn(*runtime, cold, 2 * kMiB, faultline::PageState::kResident) == 0);
+  CHECK(KernelResident(cold, 2 * kMiB) == 0);
+  CHECK(PagesIn(*runtime, warm, 4 * kMiB, faultline::PageState::kResident) > 2 * kMiB / kPage);
+  CHECK(KernelResident(warm, 4 * kMiB) > 2 * kMiB);
   CHECK(Wrong(cold, 2 * kMiB, 22) == 0);
   CHECK(Wrong(warm, 4 * kMiB, 21) == 0);
 }
@@ -361,6 +397,71 @@ TEST_CASE("RANDOM turns readahead off, SEQUENTIAL always reads ahead", "[mapping
   CHECK(reread_with(MADV_NORMAL, kPage) > 0);           // grows along the stream
 }
 
+TEST_CASE("readahead advice applies to the advised range only", "[mappings][advice]") {
+  faultline::test::SkipUnlessUserfaultfd();
+  auto runtime = MakeRuntime(32 * kMiB);
+  const size_t half = 2 * kMiB;
+  char* base = MapAdopted(*runtime, 2 * half);
+  Fill(base, 2 * half, 25);
+  REQUIRE(runtime->Advise(base + half, half, MADV_RANDOM) == 0);
+  REQUIRE(runtime->Advise(base, 2 * half, MADV_PAGEOUT) == 0);
+  // A sequential read of the NORMAL half reads ahead, but not into the RANDOM half.
+  uint64_t before = StatsOf(*runtime).pages_readahead;
+  CHECK(Wrong(base, half, 25) == 0);
+  CHECK(StatsOf(*runtime).pages_readahead - before > 0);
+  CHECK(PagesIn(*runtime, base + half, half, faultline::PageState::kSwapped) == half / kPage);
+  CHECK(KernelResident(base + half, half) == 0);
+  // The RANDOM half reads each page alone.
+  before = StatsOf(*runtime).pages_readahead;
+  CHECK(Wrong(base + half, half, 25, half / kPage) == 0);
+  CHECK(StatsOf(*runtime).pages_readahead == before);
+  // Cutting the region keeps each page's advice: the RANDOM half stays RANDOM.
+  runtime->Forget(base, kPage);
+  faultline::RawMunmap(base, kPage);
+  REQUIRE(runtime->Advise(base + kPage, 2 * half - kPage, MADV_PAGEOUT) == 0);
+  before = StatsOf(*runtime).pages_readahead;
+  CHECK(Wrong(base + half, half, 25, half / kPage) == 0);
+  CHECK(StatsOf(*runtime).pages_readahead == before);
+}
+
+TEST_CASE("a SEQUENTIAL scan drops behind itself and leaves other memory resident",
+          "[mappings][advice]") {
+  faultline::test::SkipUnlessUserfaultfd();
+  // The scan is four times the limit; `hot` is a third of it. Both are written first, so the
+  // scan's pages are swapped out and `hot` is resident when the scan starts.
+  auto runtime = MakeRuntime(12 * kMiB);
+  const size_t scan_bytes = 48 * kMiB, hot_bytes = 4 * kMiB;
+  char* scan = MapAdopted(*runtime, scan_bytes);
+  char* hot = MapAdopted(*runtime, hot_bytes);
+  Fill(scan, scan_bytes, 26);
+  REQUIRE(runtime->Advise(scan, scan_bytes, MADV_PAGEOUT) == 0);
+  Fill(hot, hot_bytes, 27);
+  auto hot_left_after_scan = [&](int advice) {
+    REQUIRE(runtime->Advise(scan, scan_bytes, MADV_PAGEOUT) == 0);
+    REQUIRE(Wrong(hot, hot_bytes, 27) == 0);
+    REQUIRE(KernelResident(hot, hot_bytes) == hot_bytes);
+    REQUIRE(runtime->Advise(scan, scan_bytes, advice) == 0);
+    std::atomic<uint64_t> wrong{0};
+    std::vector<std::thread> readers;
+    for (int t = 0; t < 2; ++t) {  // two scans, each over its own half
+      readers.emplace_back([&, t] {
+        size_t first = t * scan_bytes / 2;
+        wrong += Wrong(scan + first, scan_bytes / 2, 26, first / kPage);
+      });
+    }
+    for (std::thread& reader : readers) reader.join();
+    CHECK(wrong == 0);
+    return KernelResident(hot, hot_bytes);
+  };
+  size_t kept_normal = hot_left_after_scan(MADV_NORMAL);
+  size_t kept_sequential = hot_left_after_scan(MADV_SEQUENTIAL);
+  INFO("hot bytes resident after a NORMAL scan " << kept_normal << ", after a SEQUENTIAL scan "
+                                                 << kept_sequential);
+  CHECK(kept_normal < hot_bytes / 2);          // the clock sweeps `hot` out with the rest
+  CHECK(kept_sequential > 3 * hot_bytes / 4);  // the scan's own pages went first
+  CHECK(Wrong(hot, hot_bytes, 27) == 0);
+}
+
 TEST_CASE("MADV_FREE pages keep their bytes until evicted; written ones are kept for good",
           "[mappings][advice]") {
   faultline::test::SkipUnlessUserfaultfd();
@@ -378,6 +479,7 @@ TEST_CASE("MADV_FREE pages keep their bytes until evicted; written ones are kept
   CHECK(s.pages_freed == bytes / 2 / kPage);
   CHECK(s.bytes_written - written >= bytes / 2);  // only the rewritten half was written out
   CHECK(s.bytes_written - written < bytes);
+  CHECK(KernelResident(base, bytes) == 0);
   CHECK(Wrong(base, bytes / 2, 31) == 0);
   CHECK(AllZero(base + bytes / 2, bytes / 2));
 }

@@ -56,6 +56,15 @@ size_t ClockPolicy::SelectVictims(const RegionRegistry::Reader& regions, VictimC
 
 void ClockPolicy::MarkCold(Region& region, uint64_t first, uint64_t end) {
   absl::MutexLock lock(&mutex_);
+  for (int i = 0; i < cold_count_; ++i) {
+    // A range that continues or overlaps another extends it (drop-behind marks a scan window by
+    // window), so that long scans do not push other cold ranges out.
+    ColdRange& range = cold_[i];
+    if (range.region == region.id && first <= range.end && end >= range.next) {
+      range.end = std::max(range.end, end);
+      return;
+    }
+  }
   if (cold_count_ == kColdRanges) {
     std::move(cold_.begin() + 1, cold_.end(), cold_.begin());
     --cold_count_;

@@ -11,9 +11,12 @@
 //                           one more sweep before evicting it
 //   bit  5      PINNED      pinned (fl_pin, mlock): never evicted
 //   bit  6      FREEABLE    RESIDENT page the program gave up with MADV_FREE: it is
-//   write-protected;
-//                           eviction drops it without I/O (-> EMPTY); a write clears the bit. Any
-//                           transition clears it (With keeps only LOCKED, REFERENCED, PINNED)
+//                           write-protected; eviction drops it without I/O (-> EMPTY); a write
+//                           clears the bit. Any transition clears it (With keeps only LOCKED,
+//                           REFERENCED, PINNED and the readahead advice)
+//   bits 7..8   ADVICE      the swap-in readahead the program advised for this page
+//                           (ReadaheadAdvice: MADV_NORMAL, MADV_SEQUENTIAL, MADV_RANDOM); kept
+//                           by every transition, like the kernel keeps it on the VMA
 //   bits 16..63 payload     swap slot (SWAPPED, LOADING, clean RESIDENT) or staging index
 //                           (EVICTING); 0 otherwise
 //
@@ -72,6 +75,13 @@ namespace faultline {
 inline constexpr int kPageShift = 12;
 inline constexpr size_t kPageSize = size_t{1} << kPageShift;
 
+// The readahead advice of a page (madvise NORMAL / SEQUENTIAL / RANDOM), two bits of its word.
+enum class ReadaheadAdvice : uint8_t {
+  kNormal = 0,      // a window that grows along a sequential stream of faults
+  kSequential = 1,  // always the largest window, and drop-behind
+  kRandom = 2,      // no readahead
+};
+
 enum class PageState : uint8_t {
   kEmpty = 0,
   kResident = 1,
@@ -111,6 +121,8 @@ class PageWord {
   static constexpr uint64_t kReferenced = 1u << 4;
   static constexpr uint64_t kPinned = 1u << 5;
   static constexpr uint64_t kFreeable = 1u << 6;
+  static constexpr int kAdviceShift = 7;
+  static constexpr uint64_t kAdviceMask = uint64_t{3} << kAdviceShift;
   static constexpr int kPayloadShift = 16;
 
   constexpr PageWord() = default;
@@ -126,12 +138,18 @@ class PageWord {
   constexpr bool referenced() const { return raw_ & kReferenced; }
   constexpr bool pinned() const { return raw_ & kPinned; }
   constexpr bool freeable() const { return raw_ & kFreeable; }
+  constexpr ReadaheadAdvice advice() const {
+    return static_cast<ReadaheadAdvice>((raw_ & kAdviceMask) >> kAdviceShift);
+  }
   // RESIDENT with a valid slot: the swap file holds the same bytes, the page is write-protected.
   constexpr bool clean() const { return state() == PageState::kResident && payload() != 0; }
 
   constexpr PageWord With(PageState state, uint64_t payload) const {
-    return PageWord((raw_ & (kLocked | kReferenced | kPinned)) | (payload << kPayloadShift) |
-                    static_cast<uint64_t>(state));
+    return PageWord((raw_ & (kLocked | kReferenced | kPinned | kAdviceMask)) |
+                    (payload << kPayloadShift) | static_cast<uint64_t>(state));
+  }
+  constexpr PageWord WithAdvice(ReadaheadAdvice advice) const {
+    return PageWord((raw_ & ~kAdviceMask) | (static_cast<uint64_t>(advice) << kAdviceShift));
   }
   constexpr PageWord WithFlag(uint64_t flag, bool on) const {
     return PageWord(on ? (raw_ | flag) : (raw_ & ~flag));

@@ -142,6 +142,11 @@ class Pager {
   void MarkFreeable(const RegionRegistry::Reader& regions, Region& region, uint64_t first,
                     uint64_t count) noexcept;
 
+  // madvise(MADV_NORMAL / MADV_SEQUENTIAL / MADV_RANDOM): the swap-in readahead of pages
+  // [first, first + count) of `region` (page_state.h, ADVICE). Pages of any state take it.
+  void SetReadahead(Region& region, uint64_t first, uint64_t count,
+                    ReadaheadAdvice advice) noexcept;
+
   // Fork (core/pager_fork.cc). PauseEviction stops new eviction batches and waits for those in
   // progress, so that no page is between the region and its staging buffer when the process is
   // copied; faults are still served (over the limit if need be). Nests; ResumeEviction undoes one.

@@ -236,26 +236,31 @@ void Pager::StartSwapIn(IoContext& ctx, Region& region, uint64_t index, PageWord
                         int chunk, uint64_t start_ns, bool prefetch) noexcept {
   uint64_t slot = word.payload();
   const uint32_t max_window = std::min(config_.readahead_pages, r_.read_staging->chunk_pages());
-  uint32_t window;
-  switch (prefetch ? MADV_SEQUENTIAL : region.readahead_advice.load(std::memory_order_relaxed)) {
-    case MADV_RANDOM:
+  const ReadaheadAdvice advice = word.advice();
+  uint32_t window = 1;
+  switch (prefetch ? ReadaheadAdvice::kSequential : advice) {
+    case ReadaheadAdvice::kRandom:
       window = 1;
       break;
-    case MADV_SEQUENTIAL:
+    case ReadaheadAdvice::kSequential:
       window = max_window;
       break;
-    default:  // MADV_NORMAL: grows along a sequential stream of faults
+    case ReadaheadAdvice::kNormal:
       window = region.swap_in_window.Next(index, max_window);
       break;
   }
   window = RoomFor(window);
-  // Readahead follows the region forward while the next pages sit in the next slots: one read.
+  // Readahead follows the region forward while the next pages sit in the next slots and, unless
+  // prefetching, have the same advice (the kernel's readahead stops at the end of the VMA the
+  // advice split off): one read.
   PageWord words[kMaxPagesPerFault];
   words[0] = word;
-  uint32_t count =
-      1 + region.pages.TryLockRun(index + 1, window - 1, words + 1, [slot](PageWord w, uint32_t i) {
-        return w.state() == PageState::kSwapped && w.payload() == slot + 1 + i;
-      });
+  uint32_t count = 1 + region.pages.TryLockRun(index + 1, window - 1, words + 1,
+                                               [slot, advice, prefetch](PageWord w, uint32_t i) {
+                                                 return w.state() == PageState::kSwapped &&
+                                                        w.payload() == slot + 1 + i &&
+                                                        (prefetch || w.advice() == advice);
+                                               });
   for (uint32_t i = 0; i < count; ++i) {
     region.pages.Transition(index + i, words[i], words[i].With(PageState::kLoading, slot + i));
   }
@@ -274,7 +279,15 @@ void Pager::StartSwapIn(IoContext& ctx, Region& region, uint64_t index, PageWord
     r_.stats->pages_prefetched.Add(count);
     return;
   }
-  r_.policy->OnRefault(region, index);
+  if (advice == ReadaheadAdvice::kSequential) {
+    // Drop-behind: the stream has reached `index`, so the window before it was read in order and
+    // will not be needed again soon; it leaves memory before anything else. Nor does the refault
+    // earn the page a second chance: the kernel's reclaim likewise ignores the accessed bits of
+    // MADV_SEQUENTIAL memory.
+    if (index >= max_window) r_.policy->MarkCold(region, index - max_window, index);
+  } else {
+    r_.policy->OnRefault(region, index);
+  }
   r_.stats->faults_swap_in.Add();
   if (count > 1) r_.stats->pages_readahead.Add(count - 1);
 }

@@ -32,6 +32,13 @@ void Pager::ApplyHint(IoContext& ctx, const RegionRegistry::Reader& regions, uin
   }
 }
 
+void Pager::SetReadahead(Region& region, uint64_t first, uint64_t count,
+                         ReadaheadAdvice advice) noexcept {
+  for (uint64_t index = first; index < first + count; ++index) {
+    region.pages.Unlock(index, region.pages.Lock(index).WithAdvice(advice));
+  }
+}
+
 void Pager::PageOut(IoContext& ctx, const RegionRegistry::Reader& regions, Region& region,
                     uint64_t first, uint64_t end) noexcept {
   VictimCandidate chosen[512];

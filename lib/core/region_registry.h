@@ -88,9 +88,6 @@ struct Region : InternallyAllocated {
   // faults in this region and reset by a fault elsewhere.
   SequentialWindow zero_fill_window;
   SequentialWindow swap_in_window;
-  // Readahead on swap-in, as the program advised: MADV_NORMAL (a window that grows along a
-  // sequential stream of faults), MADV_SEQUENTIAL (always the largest) or MADV_RANDOM (none).
-  std::atomic<int> readahead_advice{0};
   // Set while the region waits to be rebuilt (Runtime): the evictor leaves it alone, so that its
   // I/O in flight drains.
   std::atomic<bool> reshaping{false};

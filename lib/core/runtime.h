@@ -77,7 +77,8 @@ class Runtime final : public SigbusTarget {
   //  - DONTNEED: the pages are discarded; FREE: they may be, when evicted (Pager::MarkFreeable);
   //  - PAGEOUT: evicted before it returns; COLD: the next to be evicted; WILLNEED: reads of the
   //    swapped pages start (Prefetch waits for them);
-  //  - SEQUENTIAL, RANDOM, NORMAL: the readahead of the regions the range touches;
+  //  - SEQUENTIAL, RANDOM, NORMAL: the swap-in readahead of the pages of the range (SEQUENTIAL
+  //    also drops pages behind a scan first);
   //  - other paging hints are accepted without effect; anything else goes to the kernel.
   int Advise(void* address, size_t length, int advice);
   // MADV_WILLNEED, then (if `wait`) until no page of the range is still being read.

@@ -29,6 +29,18 @@ namespace {
 
 constexpr int64_t kQuiesceWaitNs = 20'000;
 
+// REQUIRES: advice is MADV_NORMAL, MADV_SEQUENTIAL or MADV_RANDOM.
+ReadaheadAdvice ToReadahead(int advice) {
+  switch (advice) {
+    case MADV_SEQUENTIAL:
+      return ReadaheadAdvice::kSequential;
+    case MADV_RANDOM:
+      return ReadaheadAdvice::kRandom;
+    default:
+      return ReadaheadAdvice::kNormal;
+  }
+}
+
 }  // namespace
 
 void Runtime::NoteManaged() {
@@ -81,9 +93,16 @@ bool Runtime::Reshape(RegionRegistry::Writer& writer, Region* region, const Piec
     }
     created[i]->shared_anonymous = region->shared_anonymous;
     created[i]->prot = region->prot;
-    created[i]->readahead_advice.store(region->readahead_advice.load());
     for (uint64_t p = 0; p < piece.count; ++p) {
       created[i]->pages.Inherit(p, region->pages.Peek(piece.first + p));
+    }
+    if (piece.grow > 0 && piece.count > 0) {
+      // Grown pages take the advice of the page they extend, as a grown VMA keeps its flags.
+      PageWord grown =
+          PageWord().WithAdvice(region->pages.Peek(piece.first + piece.count - 1).advice());
+      for (uint64_t p = piece.count; p < piece.count + piece.grow; ++p) {
+        created[i]->pages.Inherit(p, grown);
+      }
     }
   }
   if (!change()) {
@@ -352,7 +371,8 @@ int Runtime::Advise(void* address, size_t length, int advice) {
                                (managed_end - managed_begin) >> kPageShift);
           break;
         case Action::kReadahead:
-          region->readahead_advice.store(advice, std::memory_order_relaxed);
+          pager_->SetReadahead(*region, (managed_begin - region->base) >> kPageShift,
+                               (managed_end - managed_begin) >> kPageShift, ToReadahead(advice));
           break;
         case Action::kHint:
         case Action::kAccept:

@@ -8,7 +8,7 @@
 #   evictions > 0, managed_bytes_peak >= most of the workload's memory (so a run that silently
 #   manages nothing fails), peak_rss_bytes <= limit + slack (see SLACK below).
 # BUILD_DIR holds fork_eviction, mapping_cases, malloc_threads and pin_cases (built from this directory);
-# mmap_touch.py is taken from beside this script.
+# mmap_touch.py and madvise_python.py are taken from beside this script.
 #
 # Prints one line per workload: "PASS name (wall s, peak RSS MiB, managed MiB)", "FAIL name: why"
 # or "SKIP name: why" (only when the workload's program is not installed). Exits 0 when nothing
@@ -39,7 +39,7 @@ MiB=$((1 << 20))
 FAULTLINE_OWN_MIB=24
 slack_mib() {
   case $1 in
-    python_mmap) echo $((FAULTLINE_OWN_MIB + 12)) ;;
+    python_mmap | python_madvise) echo $((FAULTLINE_OWN_MIB + 12)) ;;
     fork_eviction | mapping_cases | pin_cases) echo $((FAULTLINE_OWN_MIB + 4)) ;;
     malloc_threads | sort) echo $((FAULTLINE_OWN_MIB + 8)) ;;
     redis) echo $((FAULTLINE_OWN_MIB + 12)) ;;
@@ -207,6 +207,15 @@ elif [ -x "$PYTHON" ]; then
   run_workload python_mmap 128M 448 -- "$PYTHON" "$SRC/mmap_touch.py" 512M
 else
   skip python_mmap "$PYTHON not installed"
+fi
+
+# --- 1b. python: madvise and mlockall of a 128 MiB private mmap under 32M, by their effects ---
+if ! wanted python_madvise; then
+  :
+elif [ -x "$PYTHON" ]; then
+  run_workload python_madvise 32M 136 -- "$PYTHON" "$SRC/madvise_python.py"
+else
+  skip python_madvise "$PYTHON not installed"
 fi
 
 # --- 2..5. the C programs ------------------------------------------------------------------

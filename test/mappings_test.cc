@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/runtime.h"
+#include "support/runtime_helpers.h"
 #include "support/test_support.h"
 #include "util/proc_memory.h"
 #include "util/raw_memory.h"
@@ -22,66 +23,15 @@
 namespace {
 
 using faultline::Runtime;
+using faultline::test::AllZero;
+using faultline::test::Fill;
+using faultline::test::ForkAs;
+using faultline::test::kMiB;
 using faultline::test::kPage;
-
-constexpr size_t kMiB = size_t{1} << 20;
-
-std::unique_ptr<Runtime> MakeRuntime(uint64_t limit) {
-  absl::StatusOr<std::unique_ptr<Runtime>> runtime =
-      Runtime::Create(faultline::test::TestConfig(limit));
-  REQUIRE(runtime.ok());
-  return std::move(*runtime);
-}
-
-// A mapping made the way the interposer makes one, then adopted.
-char* MapAdopted(Runtime& runtime, size_t bytes, bool shared_anonymous = false) {
-  void* p = faultline::RawMmap(nullptr, bytes, PROT_READ | PROT_WRITE,
-                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  REQUIRE(p != MAP_FAILED);
-  REQUIRE(runtime.Adopt(p, bytes, PROT_READ | PROT_WRITE, shared_anonymous) == 0);
-  return static_cast<char*>(p);
-}
-
-void Fill(char* base, size_t bytes, uint64_t seed, uint64_t first_page = 0) {
-  for (size_t offset = 0; offset < bytes; offset += kPage) {
-    faultline::test::FillPage(base + offset, first_page + offset / kPage, seed);
-  }
-}
-
-// Number of wrong pages in [base, base + bytes), whose first page has index first_page.
-uint64_t Wrong(const char* base, size_t bytes, uint64_t seed, uint64_t first_page = 0) {
-  uint64_t wrong = 0;
-  for (size_t offset = 0; offset < bytes; offset += kPage) {
-    if (faultline::test::VerifyPage(base + offset, first_page + offset / kPage, seed) >= 0) {
-      ++wrong;
-    }
-  }
-  return wrong;
-}
-
-bool AllZero(const char* base, size_t bytes) {
-  for (size_t i = 0; i < bytes; ++i) {
-    if (base[i] != 0) return false;
-  }
-  return true;
-}
-
-// Forks as the interposer's pthread_atfork handlers would; the child runs child() and exits 0
-// when it returns true. Returns the child's wait status.
-template <typename Child>
-int ForkAs(Runtime& runtime, Child child) {
-  runtime.PrepareFork();
-  pid_t pid = fork();
-  if (pid == 0) {
-    runtime.ChildAfterFork();
-    _exit(child() ? 0 : 1);
-  }
-  runtime.ParentAfterFork();
-  REQUIRE(pid > 0);
-  int status = 0;
-  REQUIRE(waitpid(pid, &status, 0) == pid);
-  return status;
-}
+using faultline::test::MakeRuntime;
+using faultline::test::MapAdopted;
+using faultline::test::StatsOf;
+using faultline::test::Wrong;
 
 // Resident bytes of [base, base + bytes) by the kernel's own account (mincore: the page is
 // mapped), independent of faultline's page states.
@@ -99,12 +49,6 @@ size_t PagesIn(const Runtime& runtime, const char* base, size_t bytes, faultline
     count += runtime.InspectPage(base + offset)->state == state;
   }
   return count;
-}
-
-fl_stats StatsOf(const Runtime& runtime) {
-  fl_stats s;
-  runtime.GetStats(&s);
-  return s;
 }
 
 }  // namespace
@@ -365,8 +309,8 @@ TEST_CASE("COLD pages are evicted before any other", "[mappings][advice]") {
   Fill(warm, 4 * kMiB, 21);
   Fill(cold, 2 * kMiB, 22);
   REQUIRE(runtime->Advise(cold, 2 * kMiB, MADV_COLD) == 0);
-  char* more = MapAdopted(*runtime, 4 * kMiB);
-  Fill(more, 4 * kMiB, 23);  // 2 MiB over the limit, plus the evictor's margin
+  char* more = MapAdopted(*runtime, 5 * kMiB);
+  Fill(more, 5 * kMiB, 23);  // 3 MiB over the limit: the faults themselves must make room
   CHECK(PagesIn(*runtime, cold, 2 * kMiB, faultline::PageState::kResident) == 0);
   CHECK(KernelResident(cold, 2 * kMiB) == 0);
   CHECK(PagesIn(*runtime, warm, 4 * kMiB, faultline::PageState::kResident) > 2 * kMiB / kPage);

@@ -82,6 +82,8 @@ bool Runtime::Reshape(RegionRegistry::Writer& writer, Region* region, const Piec
                       int count, Change change, Region** made) {
   std::unique_ptr<Region> created[3];
   FL_CHECK(count <= 3, "a region is cut into at most three pieces");
+  // Snapshots of the region get the bytes they wait for now: its pages change hands.
+  pager_->DetachSnapshots(writer, *region);
   for (int i = 0; i < count; ++i) {
     const Piece& piece = pieces[i];
     // Bookkeeping memory for a region that exists already in the program: losing track of it
@@ -390,11 +392,12 @@ int Runtime::Advise(void* address, size_t length, int advice) {
   // Outside the registry lock: the evictor needs it to apply the hint, and a writer waiting for
   // the lock would keep the evictor out while this thread waits.
   if (action == Action::kHint) {
-    // Applied by the evictor, which has an io_uring ring; PAGEOUT waits for it ("evicts now").
+    // Applied by the evictor, which has an io_uring ring. PAGEOUT waits for it ("evicts now"),
+    // and so does COLD, as the kernel's does: the pages are the next to go once it returns.
+    const bool wait = advice == MADV_PAGEOUT || advice == MADV_COLD;
     std::atomic<int> done{0};
-    hints_.Submit(Hint{begin, end, advice, advice == MADV_PAGEOUT ? &done : nullptr},
-                  evictor_wake_fd_);
-    while (advice == MADV_PAGEOUT && done.load(std::memory_order_acquire) == 0) {
+    hints_.Submit(Hint{begin, end, advice, wait ? &done : nullptr}, evictor_wake_fd_);
+    while (wait && done.load(std::memory_order_acquire) == 0) {
       timespec pause{0, kQuiesceWaitNs};
       nanosleep(&pause, nullptr);
     }
@@ -450,6 +453,7 @@ void Runtime::ShareBeforeFork() {
 }
 
 void Runtime::ShareRegion(RegionRegistry::Writer& writer, Region* region) {
+  pager_->DetachSnapshots(writer, *region);  // snapshots of it keep their bytes
   const size_t bytes = region->bytes();
   void* base = reinterpret_cast<void*>(region->base);
   int memfd = memfd_create("faultline-shared-anonymous", MFD_CLOEXEC);

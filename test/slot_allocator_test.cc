@@ -184,6 +184,30 @@ TEST_CASE("freed slots are reused and used() follows") {
   }
 }
 
+TEST_CASE("a shared slot is freed with its last holder") {
+  SwapSlotAllocator allocator(kSlotsPerCluster, 1);
+  Run run = Allocate(allocator, 0, 4);
+  REQUIRE(run.length == 4);
+  const uint64_t slot = run.first + 1;
+  allocator.Share(slot);
+  allocator.Share(slot);  // three holders
+  allocator.Free(slot);
+  allocator.Free(slot);
+  CHECK(allocator.IsAllocated(slot));
+  CHECK(allocator.used() == 4);
+  allocator.Free(slot);
+  CHECK_FALSE(allocator.IsAllocated(slot));
+  CHECK(allocator.used() == 3);
+  // Under a fork hold, the last holder's free is deferred as before.
+  allocator.Share(run.first);
+  allocator.BeginHold();
+  allocator.Free(run.first);
+  allocator.Free(run.first);
+  CHECK(allocator.IsAllocated(run.first));
+  allocator.EndHold();
+  CHECK_FALSE(allocator.IsAllocated(run.first));
+}
+
 TEST_CASE("concurrent streams never hand out a slot twice") {
   constexpr uint32_t kThreads = 4;
   // Fewer clusters than streams, and fewer slots than the threads try to hold: streams share

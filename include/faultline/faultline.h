@@ -111,7 +111,8 @@ int fl_unpin(void* addr, size_t length);
  *                         written; until then they keep their contents; a write cancels it
  *   FL_ADVICE_COLD        evict these pages before any other
  *   FL_ADVICE_PAGEOUT     evict now (returns when their writes are done); contents are kept
- * The readahead advice applies to the whole of each region the range touches. */
+ * The readahead advice applies to exactly the pages of the range; SEQUENTIAL also makes the
+ * pages a scan has passed the first to be evicted. */
 #define FL_ADVICE_NORMAL 0
 #define FL_ADVICE_RANDOM 1
 #define FL_ADVICE_SEQUENTIAL 2
@@ -163,9 +164,35 @@ typedef struct fl_stats {
   uint64_t pinned_pages;        /* pages pinned now (resident or to be, on first touch) */
   uint64_t pages_prefetched;    /* pages read ahead of use by FL_ADVICE_WILLNEED / fl_prefetch */
   uint64_t pages_freed;         /* FL_ADVICE_FREE'd pages dropped by eviction without I/O */
+  uint64_t snapshots;           /* snapshots alive now */
+  uint64_t snapshot_pages_copied; /* pages copied into snapshots (written after a snapshot) */
 } fl_stats;
 
 int fl_get_stats(fl_stats* stats);
+
+/* Copy-on-write snapshots of managed memory, without fork().
+ *
+ * fl_snapshot_create: a snapshot of the page-aligned range [addr, addr + length), which must lie
+ * in one managed region. It is the memory at the moment the call returns, for every thread:
+ * while it runs, page faults of all threads wait (as they would on fork()'s page-table copy), and
+ * a write to a page it has passed faults and waits, so no write is half in. Pages the swap file
+ * holds are shared with the snapshot by reference; a page in memory is copied the first time it
+ * is written afterwards (or when it is evicted, discarded or unmapped). The copies count against
+ * the memory limit and are evicted to swap like any page. At most 64 snapshots whose pages still
+ * wait for a copy exist at once (-ENOSPC beyond). -EINVAL for a range not in one region.
+ *
+ * fl_snapshot_data: the snapshot as a read-only mapping of its own (fl_snapshot_length bytes),
+ * valid until fl_snapshot_release. A page that was lost (poisoned) raises SIGBUS there.
+ * fl_snapshot_read: copies [offset, offset + length) of it into buf; -EIO (nothing copied past the
+ * lost page) if a page was lost; does not bring swapped pages into memory.
+ * fl_snapshot_release: frees the snapshot; snapshots may be released in any order.
+ */
+typedef struct fl_snapshot fl_snapshot;
+int fl_snapshot_create(void* addr, size_t length, fl_snapshot** snapshot);
+const void* fl_snapshot_data(const fl_snapshot* snapshot);
+size_t fl_snapshot_length(const fl_snapshot* snapshot);
+int fl_snapshot_read(const fl_snapshot* snapshot, size_t offset, void* buf, size_t length);
+int fl_snapshot_release(fl_snapshot* snapshot);
 
 /* Text for a negative errno value returned by this API. Never NULL. */
 const char* fl_strerror(int error);

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -177,6 +178,65 @@ int fl_get_stats(fl_stats* stats) {
   absl::ReaderMutexLock lock(&g_mutex);
   if (g_runtime == nullptr) return faultline::NotRunning("fl_get_stats");
   g_runtime->GetStats(stats);
+  return 0;
+}
+
+}  // extern "C"
+
+// The handle fl_snapshot_create returns: the snapshot's read-only mapping, which names it.
+struct fl_snapshot {
+  void* data;
+  size_t length;
+};
+
+extern "C" {
+
+int fl_snapshot_create(void* addr, size_t length, fl_snapshot** snapshot) {
+  if (snapshot == nullptr) {
+    return faultline::Fail(faultline::ErrnoError(EINVAL, "fl_snapshot_create", "snapshot is NULL"));
+  }
+  auto handle = std::unique_ptr<fl_snapshot>(new (std::nothrow) fl_snapshot{nullptr, length});
+  if (handle == nullptr) {
+    return faultline::Fail(faultline::ErrnoError(ENOMEM, "fl_snapshot_create"));
+  }
+  absl::ReaderMutexLock lock(&g_mutex);
+  if (g_runtime == nullptr) return faultline::NotRunning("fl_snapshot_create");
+  absl::StatusOr<void*> data = g_runtime->TakeSnapshot(addr, length);
+  if (!data.ok()) return faultline::Fail(data.status());
+  handle->data = *data;
+  *snapshot = handle.release();
+  return 0;
+}
+
+const void* fl_snapshot_data(const fl_snapshot* snapshot) {
+  return snapshot != nullptr ? snapshot->data : nullptr;
+}
+
+size_t fl_snapshot_length(const fl_snapshot* snapshot) {
+  return snapshot != nullptr ? snapshot->length : 0;
+}
+
+int fl_snapshot_read(const fl_snapshot* snapshot, size_t offset, void* buf, size_t length) {
+  if (snapshot == nullptr || (buf == nullptr && length > 0)) {
+    return faultline::Fail(
+        faultline::ErrnoError(EINVAL, "fl_snapshot_read", "snapshot or buf is NULL"));
+  }
+  absl::ReaderMutexLock lock(&g_mutex);
+  if (g_runtime == nullptr) return faultline::NotRunning("fl_snapshot_read");
+  absl::Status status = g_runtime->ReadSnapshot(snapshot->data, offset, buf, length);
+  return status.ok() ? 0 : faultline::Fail(status);
+}
+
+int fl_snapshot_release(fl_snapshot* snapshot) {
+  if (snapshot == nullptr) {
+    return faultline::Fail(
+        faultline::ErrnoError(EINVAL, "fl_snapshot_release", "snapshot is NULL"));
+  }
+  absl::ReaderMutexLock lock(&g_mutex);
+  if (g_runtime == nullptr) return faultline::NotRunning("fl_snapshot_release");
+  absl::Status status = g_runtime->ReleaseSnapshot(snapshot->data);
+  if (!status.ok()) return faultline::Fail(status);
+  delete snapshot;
   return 0;
 }
 

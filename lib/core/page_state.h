@@ -17,6 +17,12 @@
 //   bits 7..8   ADVICE      the swap-in readahead the program advised for this page
 //                           (ReadaheadAdvice: MADV_NORMAL, MADV_SEQUENTIAL, MADV_RANDOM); kept
 //                           by every transition, like the kernel keeps it on the VMA
+//   bit  9      SNAPSHOT    a snapshot (core/pager_snapshot.cc) waits for this page's bytes. On a
+//                           page of the snapshotted range: RESIDENT and write-protected; its
+//                           bytes are copied to the waiting snapshots before they change (write,
+//                           eviction, discard, unmap), which clears the bit. On a page of a
+//                           snapshot's own region: EMPTY; its bytes are the source page's. Any
+//                           transition clears it.
 //   bits 16..63 payload     swap slot (SWAPPED, LOADING, clean RESIDENT) or staging index
 //                           (EVICTING); 0 otherwise
 //
@@ -121,6 +127,7 @@ class PageWord {
   static constexpr uint64_t kReferenced = 1u << 4;
   static constexpr uint64_t kPinned = 1u << 5;
   static constexpr uint64_t kFreeable = 1u << 6;
+  static constexpr uint64_t kSnapshot = 1u << 9;
   static constexpr int kAdviceShift = 7;
   static constexpr uint64_t kAdviceMask = uint64_t{3} << kAdviceShift;
   static constexpr int kPayloadShift = 16;
@@ -138,6 +145,7 @@ class PageWord {
   constexpr bool referenced() const { return raw_ & kReferenced; }
   constexpr bool pinned() const { return raw_ & kPinned; }
   constexpr bool freeable() const { return raw_ & kFreeable; }
+  constexpr bool snapshot() const { return raw_ & kSnapshot; }
   constexpr ReadaheadAdvice advice() const {
     return static_cast<ReadaheadAdvice>((raw_ & kAdviceMask) >> kAdviceShift);
   }

@@ -158,8 +158,11 @@ void Pager::DropOutOfMemory(Region& region, uint64_t index, PageWord word) noexc
 
 void Pager::Discard(const RegionRegistry::Reader& regions, Region& region, uint64_t first,
                     uint64_t count) noexcept {
-  (void)regions;
   ForEachLockedRun(region, first, count, [&](uint64_t index, PageWord* words, uint32_t n) {
+    for (uint32_t i = 0; i < n; ++i) {  // snapshots keep the bytes the program discards
+      words[i] =
+          CopyToSnapshots(regions, region, index + i, words[i], region.PageAddress(index + i));
+    }
     // Regions are locked (Runtime::Map), so plain MADV_DONTNEED would be refused.
     RawMadvise(region.PageAddress(index), size_t{n} << kPageShift, MADV_DONTNEED_LOCKED);
     for (uint32_t i = 0; i < n; ++i) {

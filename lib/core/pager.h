@@ -18,8 +18,9 @@
 // indexed by staging chunk (a chunk belongs to the thread that acquired it until released).
 //
 // Lock order (outer first): RegionRegistry lock (read: faults, eviction, Discard; write: a
-// program thread changing which regions exist, core/runtime_mappings.cc) -> page LOCKED bits,
-// taken in ascending (region, index) order by one thread at a time or with TryLock ->
+// program thread changing which regions exist, core/runtime_mappings.cc, or taking a snapshot)
+// -> page LOCKED bits, taken in ascending (region, index) order by one thread at a time or with
+// TryLock, except that a snapshotted page is locked before the snapshot pages waiting for it ->
 // ClockPolicy::mutex_ / SwapSlotAllocator::mutex_ / StagingArea::mutex_ / the internal heap's
 // mutex (leaves; no call out while held). ForkHolds::mutex_ -> SwapSlotAllocator::mutex_.
 #ifndef FAULTLINE_LIB_CORE_PAGER_H_
@@ -88,8 +89,9 @@ class Pager {
   // page-fault flags stored in *forward_flags. kPoisoned: the page is poisoned, the SIGBUS is the
   // program's (kernels without CONFIG_MEMORY_FAILURE report poison as BUS_ADRERR, like uffd).
   enum class SigbusAction { kResolved, kForward, kPoisoned };
-  SigbusAction ResolveOnFaultingThread(Region& region, uint64_t index, bool write,
-                                       uint64_t start_ns, uint64_t* forward_flags) noexcept;
+  SigbusAction ResolveOnFaultingThread(const RegionRegistry::Reader& regions, Region& region,
+                                       uint64_t index, bool write, uint64_t start_ns,
+                                       uint64_t* forward_flags) noexcept;
 
   // Resolves one userfaultfd page-fault message. `flags` are uffd_msg.arg.pagefault.flags;
   // `start_ns` is when the message was read (for the latency histogram).
@@ -147,6 +149,32 @@ class Pager {
   void SetReadahead(Region& region, uint64_t first, uint64_t count,
                     ReadaheadAdvice advice) noexcept;
 
+  // Snapshots (core/pager_snapshot.cc; page_state.h, SNAPSHOT bit).
+  //
+  // Fills `snapshot`, a new empty region of source's pages [first, first + snapshot pages), with
+  // those pages as they are now: a page the swap file holds (swapped, being read, or clean) is
+  // shared by its slot; a page in flight to swap is copied from its staging buffer; a dirty
+  // resident page is write-protected and both it and the snapshot's page get the SNAPSHOT bit:
+  // its bytes are copied later, before they change. REQUIRES: the registry's write lock (no
+  // fault, eviction or I/O completion runs meanwhile); SwapSlotAllocator::ReserveShares for the
+  // shared slots (CountSharedSlots). Returns how many snapshot pages wait for their source.
+  uint64_t FillNewSnapshot(Region& source, uint64_t first, Region& snapshot) noexcept;
+  // How many slots FillNewSnapshot would share. REQUIRES: the registry's write lock.
+  uint64_t CountSharedSlots(const Region& source, uint64_t first, uint64_t count) const noexcept;
+  // Before a source region is cut or removed: every snapshot page still waiting for one of its
+  // pages gets its bytes now, and those snapshots stop referring to it. REQUIRES: the registry's
+  // write lock.
+  void DetachSnapshots(RegionRegistry::Writer& writer, Region& source) noexcept;
+  // Before a snapshot's region is removed: its source pages stop waiting for it (their SNAPSHOT
+  // bit is cleared unless another snapshot still waits for them). REQUIRES: the write lock.
+  void ForgetSnapshot(RegionRegistry::Writer& writer, Region& snapshot) noexcept;
+  // The bytes of snapshot page `at` into `out` (4 KiB), without bringing the page into memory:
+  // from memory if it is there, from the swap file (verified) if not, from the source page if it
+  // still waits for it. kLost: the page was lost (poisoned, or its slot fails its checksum).
+  enum class SnapshotPage { kZero, kData, kLost };
+  SnapshotPage ReadSnapshotPage(const RegionRegistry::Reader& regions, Region& snapshot,
+                                uint64_t at, char* out) noexcept;
+
   // Fork (core/pager_fork.cc). PauseEviction stops new eviction batches and waits for those in
   // progress, so that no page is between the region and its staging buffer when the process is
   // copied; faults are still served (over the limit if need be). Nests; ResumeEviction undoes one.
@@ -196,7 +224,8 @@ class Pager {
   // Fault path (pager_fault.cc).
   void HandleMissing(IoContext& ctx, const RegionRegistry::Reader& regions, Region& region,
                      uint64_t index, bool write, uint64_t start_ns) noexcept;
-  void HandleWriteProtect(Region& region, uint64_t index, uint64_t start_ns) noexcept;
+  void HandleWriteProtect(const RegionRegistry::Reader& regions, Region& region, uint64_t index,
+                          uint64_t start_ns) noexcept;
   void ZeroFill(Region& region, uint64_t index, PageWord word, uint64_t start_ns) noexcept;
   // A read staging chunk, waiting for one if all are in flight. REQUIRES: no page lock held.
   int AcquireReadChunk(IoContext& ctx, const RegionRegistry::Reader& regions) noexcept;
@@ -214,6 +243,18 @@ class Pager {
   void PoisonLoaded(Region& region, const ReadOp& op, uint32_t position, const char* why) noexcept;
   // Number of pages that fit under the limit now (at least 1: a fault is always served).
   uint32_t RoomFor(uint32_t wanted) const noexcept;
+
+  // Snapshots (pager_snapshot.cc). If the locked source page `word` has the SNAPSHOT bit, copies
+  // `bytes` (its current contents) into every snapshot page waiting for it; returns the word
+  // without the bit. `Registry` is a RegionRegistry::Reader or Writer held by the caller.
+  template <typename Registry>
+  PageWord CopyToSnapshots(const Registry& regions, Region& source, uint64_t index, PageWord word,
+                           const char* bytes) noexcept;
+  // A fault on snapshot page `at` that still waits for its source: gives it (and every other
+  // snapshot waiting for the same page) the source page's bytes. Takes the source page's lock
+  // first (lock order: source page, then snapshot page). REQUIRES: no page lock held.
+  void FillSnapshotPage(const RegionRegistry::Reader& regions, Region& snapshot,
+                        uint64_t at) noexcept;
 
   // Eviction (pager_evict.cc).
   // Calls apply(index, words, n) for runs of pages [first, first + count) of `region`, each run
@@ -255,6 +296,12 @@ class Pager {
 };
 
 uint64_t MonotonicNanos() noexcept;
+
+// Copies `len` bytes into a region with UFFDIO_COPY (write-protected if asked), continuing after
+// partial progress. A page found already populated (EEXIST) is kept and its waiters woken.
+// Returns the bytes that now hold the copied (or kept) contents; the rest of the range is gone
+// (the program unmapped it).
+size_t CopyIn(int uffd, char* dst, const char* src, size_t len, bool write_protect) noexcept;
 
 }  // namespace faultline
 

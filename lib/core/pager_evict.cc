@@ -11,12 +11,14 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "core/pager.h"
 #include "kernel/uffd.h"
 #include "swap/checksum.h"
 #include "util/check.h"
 #include "util/log.h"
+#include "util/raw_memory.h"
 
 namespace faultline {
 namespace {
@@ -87,6 +89,16 @@ uint32_t Pager::ReclaimBatch(IoContext& ctx, const RegionRegistry::Reader& regio
       ++end;
     }
     uint32_t p = first;
+    if (victims[first].region->read_only) {
+      // A snapshot's region: nothing writes to it, so a copy then a discard moves the pages out
+      // as surely as UFFDIO_MOVE would (which refuses a read-only source).
+      Region& region = *victims[first].region;
+      size_t bytes = size_t{end - first} << kPageShift;
+      std::memcpy(staged(first), region.PageAddress(victims[first].index), bytes);
+      RawMadvise(region.PageAddress(victims[first].index), bytes, MADV_DONTNEED_LOCKED);
+      std::fill(moved + first, moved + end, true);
+      p = end;
+    }
     while (p < end) {
       size_t done = 0;
       int rc =
@@ -116,6 +128,11 @@ uint32_t Pager::ReclaimBatch(IoContext& ctx, const RegionRegistry::Reader& regio
   uint32_t dirty_left = 0;
   bool zero[kMaxBatch];
   for (uint32_t p = 0; p < count; ++p) {
+    // Snapshots waiting for a page get its bytes before it leaves.
+    if (moved[p]) {
+      words[p] =
+          CopyToSnapshots(regions, *victims[p].region, victims[p].index, words[p], staged(p));
+    }
     zero[p] =
         moved[p] && !words[p].clean() && !words[p].freeable() && IsZeroPage(staged(p), kPageSize);
     if (moved[p] && !words[p].clean() && !words[p].freeable() && !zero[p]) ++dirty_left;

@@ -19,10 +19,8 @@ namespace {
 
 constexpr uint32_t kMaxPagesPerFault = 512;
 
-// Copies `len` bytes into the region, continuing after partial progress (-EAGAIN). A page found
-// already populated (-EEXIST: installed behind the pager's back) is kept as it is and its waiters
-// woken. Returns the bytes that now hold the copied (or kept) contents: the rest of the range is
-// gone (the program unmapped it) and stays as it was.
+}  // namespace
+
 size_t CopyIn(int uffd, char* dst, const char* src, size_t len, bool write_protect) noexcept {
   size_t total = 0;
   while (total < len) {
@@ -44,8 +42,6 @@ size_t CopyIn(int uffd, char* dst, const char* src, size_t len, bool write_prote
   return std::min(total, len);
 }
 
-}  // namespace
-
 void Pager::HandleFault(IoContext& ctx, const RegionRegistry::Reader& regions, uintptr_t address,
                         uint64_t flags, uint64_t start_ns) noexcept {
   uintptr_t page = address & ~(uintptr_t{kPageSize} - 1);
@@ -57,20 +53,23 @@ void Pager::HandleFault(IoContext& ctx, const RegionRegistry::Reader& regions, u
   }
   uint64_t index = (page - region->base) >> kPageShift;
   if (flags & UFFD_PAGEFAULT_FLAG_WP) {
-    HandleWriteProtect(*region, index, start_ns);
+    HandleWriteProtect(regions, *region, index, start_ns);
   } else {
     HandleMissing(ctx, regions, *region, index, flags & UFFD_PAGEFAULT_FLAG_WRITE, start_ns);
   }
 }
 
-Pager::SigbusAction Pager::ResolveOnFaultingThread(Region& region, uint64_t index, bool write,
+Pager::SigbusAction Pager::ResolveOnFaultingThread(const RegionRegistry::Reader& regions,
+                                                   Region& region, uint64_t index, bool write,
                                                    uint64_t start_ns,
                                                    uint64_t* forward_flags) noexcept {
   *forward_flags = write ? UFFD_PAGEFAULT_FLAG_WRITE : 0;
   PageWord peek = region.pages.Peek(index);
   if (peek.state() == PageState::kPoisoned) return SigbusAction::kPoisoned;
-  if (peek.state() == PageState::kResident && (peek.clean() || peek.freeable()) && write) {
-    HandleWriteProtect(region, index, start_ns);
+  // A snapshot waiting for the page gets a copy, which may need reclaim: a handler's job.
+  if (peek.state() == PageState::kResident && (peek.clean() || peek.freeable()) && write &&
+      !peek.snapshot()) {
+    HandleWriteProtect(regions, region, index, start_ns);
     r_.stats->faults_self_paged.Add();
     return SigbusAction::kResolved;
   }
@@ -93,6 +92,9 @@ Pager::SigbusAction Pager::ResolveOnFaultingThread(Region& region, uint64_t inde
 
 void Pager::HandleMissing(IoContext& ctx, const RegionRegistry::Reader& regions, Region& region,
                           uint64_t index, bool write, uint64_t start_ns) noexcept {
+  if (region.snapshot_source != 0 && region.pages.Peek(index).snapshot()) {
+    FillSnapshotPage(regions, region, index);  // then served as the page it has become
+  }
   // Make room and take a read buffer before taking the page: both may wait for I/O, and no page
   // lock may be held while waiting (another thread may need it to finish its own I/O).
   PageState expected = region.pages.Peek(index).state();
@@ -166,7 +168,8 @@ void Pager::HandleMissing(IoContext& ctx, const RegionRegistry::Reader& regions,
   }
 }
 
-void Pager::HandleWriteProtect(Region& region, uint64_t index, uint64_t start_ns) noexcept {
+void Pager::HandleWriteProtect(const RegionRegistry::Reader& regions, Region& region,
+                               uint64_t index, uint64_t start_ns) noexcept {
   PageWord word = region.pages.Lock(index);
   char* address = region.PageAddress(index);
   if (word.state() != PageState::kResident) {
@@ -175,6 +178,8 @@ void Pager::HandleWriteProtect(Region& region, uint64_t index, uint64_t start_ns
     uffd::Wake(region.uffd, address, kPageSize);
     return;
   }
+  // Snapshots taken since the page was last written keep its bytes as they are now.
+  word = CopyToSnapshots(regions, region, index, word, address);
   // Un-protecting wakes the writer. A page already dirty means another thread's fault on it was
   // served first: un-protecting again is harmless and wakes this one.
   uffd::WriteProtect(region.uffd, address, kPageSize, false);
@@ -194,9 +199,10 @@ void Pager::ZeroFill(Region& region, uint64_t index, PageWord word, uint64_t sta
       region.zero_fill_window.Next(index, std::min(config_.fault_around_pages, kMaxPagesPerFault)));
   PageWord words[kMaxPagesPerFault];
   words[0] = word;
-  uint32_t count = 1 + region.pages.TryLockRun(
-                           index + 1, window - 1, words + 1,
-                           [](PageWord w, uint32_t) { return w.state() == PageState::kEmpty; });
+  uint32_t count =
+      1 + region.pages.TryLockRun(index + 1, window - 1, words + 1, [](PageWord w, uint32_t) {
+        return w.state() == PageState::kEmpty && !w.snapshot();
+      });
   size_t copied = CopyIn(region.uffd, region.PageAddress(index), r_.zero_source,
                          size_t{count} * kPageSize, false);
   if (copied == 0 && count > 1) {

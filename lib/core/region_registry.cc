@@ -1,5 +1,6 @@
 #include "core/region_registry.h"
 
+#include <algorithm>
 #include <new>
 
 #include "util/check.h"
@@ -128,6 +129,26 @@ Region* RegionRegistry::Writer::Insert(std::unique_ptr<Region> region) {
 
 void RegionRegistry::Writer::Discard(std::unique_ptr<Region> region) {
   registry_.view_[region->view_slot].store(nullptr, std::memory_order_release);
+}
+
+Region* RegionRegistry::Writer::FindById(RegionId id) const {
+  auto it = registry_.by_id_.find(id);
+  return it != registry_.by_id_.end() ? it->second : nullptr;
+}
+
+bool RegionRegistry::Writer::LinkSnapshot(Region* snapshot) {
+  if (registry_.linked_count_ == kMaxLinkedSnapshots) return false;
+  registry_.linked_[registry_.linked_count_++] = snapshot;
+  return true;
+}
+
+void RegionRegistry::Writer::UnlinkSnapshot(Region* snapshot) {
+  auto& linked = registry_.linked_;
+  auto end = linked.begin() + registry_.linked_count_;
+  auto it = std::find(linked.begin(), end, snapshot);
+  if (it == end) return;
+  std::move(it + 1, end, it);
+  --registry_.linked_count_;
 }
 
 std::unique_ptr<Region> RegionRegistry::TakeLocked(Region* region) {

@@ -27,6 +27,7 @@
 #define FAULTLINE_LIB_CORE_REGION_REGISTRY_H_
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -41,6 +42,10 @@
 namespace faultline {
 
 using RegionId = uint32_t;
+
+// Most snapshots alive at once whose pages still wait for their source (a fault on a waited-for
+// page visits each of them).
+inline constexpr uint32_t kMaxLinkedSnapshots = 64;
 
 // Detects a forward sequential stream of faults and sizes the next fault's window: it doubles
 // (up to the caller's maximum) when a fault lands where the previous window ended, and falls back
@@ -96,6 +101,13 @@ struct Region : InternallyAllocated {
   bool shared_anonymous = false;
   int prot = 0;
   uint32_t view_slot = 0;  // its place in the registry's fork view
+  // A snapshot's own region (core/runtime_snapshots.cc): mapped read-only, so its pages leave
+  // memory by copy and discard instead of UFFDIO_MOVE (which needs a writable source).
+  bool read_only = false;
+  // For a snapshot's region while pages of it still wait for their source's bytes (SNAPSHOT bit):
+  // page i is page snapshot_first + i of region snapshot_source. 0: none wait.
+  RegionId snapshot_source = 0;
+  uint64_t snapshot_first = 0;
 };
 
 class RegionRegistry {
@@ -125,6 +137,12 @@ class RegionRegistry {
         fn(*r);
       }
     }
+    // Calls fn(Region& snapshot) for every snapshot region whose pages may wait for pages of
+    // region `source` (Region::snapshot_source).
+    template <typename Fn>
+    void ForEachSnapshotOf(RegionId source, Fn fn) const {
+      registry_.ForEachSnapshotOfLocked(source, fn);
+    }
 
    private:
     const RegionRegistry& registry_;
@@ -144,6 +162,7 @@ class RegionRegistry {
 
     // The region with the lowest base that overlaps [begin, end), or nullptr.
     Region* FirstOverlap(uintptr_t begin, uintptr_t end) const;
+    Region* FindById(RegionId id) const;
     // As Reader::ForEachOverlap; fn must not add or take regions.
     template <typename Fn>
     void ForEachOverlap(uintptr_t begin, uintptr_t end, Fn fn) const {
@@ -151,6 +170,15 @@ class RegionRegistry {
         fn(*r);
       }
     }
+    template <typename Fn>
+    void ForEachSnapshotOf(RegionId source, Fn fn) const {
+      registry_.ForEachSnapshotOfLocked(source, fn);
+    }
+    // Snapshot regions whose pages wait for a source (at most kMaxLinkedSnapshots at once):
+    // LinkSnapshot returns false when that many are linked; UnlinkSnapshot of one that is not
+    // linked does nothing.
+    bool LinkSnapshot(Region* snapshot);
+    void UnlinkSnapshot(Region* snapshot);
     // Adds and publishes a region; see RegionRegistry::Add.
     Region* Add(uintptr_t base, uint64_t pages, PageCounters* counters, int uffd, bool self_paging);
     // Rebuilding a region in steps (Runtime): Create makes a region that is in no map yet and
@@ -204,6 +232,12 @@ class RegionRegistry {
   static constexpr uint32_t kViewSlots = 1 << 18;
 
   static Region* FirstOverlapIn(const ByBase& regions, uintptr_t begin, uintptr_t end);
+  template <typename Fn>
+  void ForEachSnapshotOfLocked(RegionId source, Fn fn) const ABSL_SHARED_LOCKS_REQUIRED(mutex_) {
+    for (uint32_t i = 0; i < linked_count_; ++i) {
+      if (linked_[i]->snapshot_source == source) fn(*linked_[i]);
+    }
+  }
   Region* AddLocked(uintptr_t base, uint64_t pages, PageCounters* counters, int uffd,
                     bool self_paging) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   std::unique_ptr<Region> CreateLocked(uintptr_t base, uint64_t pages, PageCounters* counters,
@@ -220,6 +254,8 @@ class RegionRegistry {
   std::atomic<const Region*>* view_;
   std::atomic<uint32_t> view_end_{0};                    // one past the highest slot ever used
   uint32_t view_free_hint_ ABSL_GUARDED_BY(mutex_) = 0;  // where the search for a slot starts
+  std::array<Region*, kMaxLinkedSnapshots> linked_ ABSL_GUARDED_BY(mutex_) = {};
+  uint32_t linked_count_ ABSL_GUARDED_BY(mutex_) = 0;
 };
 
 }  // namespace faultline

@@ -266,11 +266,17 @@ absl::Status Runtime::Unmap(void* address, size_t length) {
   if (base % kPageSize != 0 || length == 0 || length % kPageSize != 0) {
     return ErrnoError(EINVAL, "fl_unmap", "address and length must be page-aligned, length > 0");
   }
-  std::unique_ptr<Region> region = registry_.Remove(base, length / kPageSize);
-  if (region == nullptr) {
-    return ErrnoError(
-        EINVAL, "fl_unmap",
-        absl::StrFormat("[%p, +%u) is not a region returned by fl_map", address, length));
+  std::unique_ptr<Region> region;
+  {
+    RegionRegistry::Writer writer(registry_);
+    Region* found = writer.FirstOverlap(base, base + 1);
+    if (found == nullptr || found->base != base || found->bytes() != length || found->read_only) {
+      return ErrnoError(
+          EINVAL, "fl_unmap",
+          absl::StrFormat("[%p, +%u) is not a region returned by fl_map", address, length));
+    }
+    pager_->DetachSnapshots(writer, *found);  // snapshots of it keep their bytes
+    region = writer.Take(found);
   }
   pager_->ReleaseRegionSlots(*region);
   DropPins(*region, 0, region->pages.size());
@@ -321,6 +327,8 @@ void Runtime::GetStats(fl_stats* s) const {
   s->pinned_pages = static_cast<uint64_t>(pinned_pages_.load(std::memory_order_relaxed));
   s->pages_prefetched = stats_.pages_prefetched.Get();
   s->pages_freed = stats_.pages_freed.Get();
+  s->snapshots = static_cast<uint64_t>(snapshots_.load(std::memory_order_relaxed));
+  s->snapshot_pages_copied = stats_.snapshot_pages_copied.Get();
 }
 
 bool Runtime::ResolveSigbus(uintptr_t address, bool write, uint64_t start_ns) noexcept {
@@ -330,7 +338,8 @@ bool Runtime::ResolveSigbus(uintptr_t address, bool write, uint64_t start_ns) no
     Region* region = regions.Find(address);
     if (region == nullptr || !region->self_paging) return false;
     uint64_t index = (address - region->base) >> kPageShift;
-    switch (pager_->ResolveOnFaultingThread(*region, index, write, start_ns, &forward_flags)) {
+    switch (
+        pager_->ResolveOnFaultingThread(regions, *region, index, write, start_ns, &forward_flags)) {
       case Pager::SigbusAction::kResolved:
         return true;
       case Pager::SigbusAction::kPoisoned:

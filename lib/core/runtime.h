@@ -94,6 +94,12 @@ class Runtime final : public SigbusTarget {
   void UnpinAll() noexcept;
   void PinFuture(bool enabled, bool on_fault) noexcept;
 
+  // Snapshots (core/runtime_snapshots.cc; the contract is fl_snapshot_create's in faultline.h).
+  // A snapshot is named by the address of its read-only mapping, which TakeSnapshot returns.
+  absl::StatusOr<void*> TakeSnapshot(void* address, size_t length);
+  absl::Status ReadSnapshot(const void* snapshot, size_t offset, void* buf, size_t length);
+  absl::Status ReleaseSnapshot(const void* snapshot);
+
   // fork(), as pthread_atfork handlers. The child is left without a runtime: every managed page
   // becomes ordinary memory of its own (Pager::MaterializeInChild), and the Runtime object must
   // not be used (or destroyed) there.
@@ -169,6 +175,7 @@ class Runtime final : public SigbusTarget {
   std::unique_ptr<ForkHolds> fork_holds_;
   HintQueue hints_;
   std::atomic<int64_t> pinned_pages_{0};
+  std::atomic<int64_t> snapshots_{0};
   std::atomic<bool> pin_future_{false};
   std::atomic<bool> pin_future_on_fault_{false};
   ForkHolds::Pipe fork_pipe_;  // of the fork in progress (PrepareFork to the After handlers)

@@ -50,6 +50,7 @@ struct PagerStats {
   Counter forks;
   Counter pages_prefetched;
   Counter pages_freed;
+  Counter snapshot_pages_copied;
   LatencyHistogram fault_latency;
 };
 

@@ -24,10 +24,10 @@ SwapSlotAllocator::SwapSlotAllocator(uint64_t total_slots, uint32_t streams)
     : total_(total_slots),
       cluster_count_(ClusterCountFor(total_slots)),
       bitmap_(static_cast<size_t>(cluster_count_) * kWordsPerCluster, 0),
-      held_frees_(bitmap_.size(), 0),
       cluster_free_(cluster_count_, kSlotsPerCluster),
       cluster_owner_(cluster_count_, kNone),
-      streams_(streams) {
+      streams_(streams),
+      held_frees_(bitmap_.size(), 0) {
   FL_CHECK(streams > 0, "a swap slot allocator needs at least one stream");
   absl::MutexLock lock(&mutex_);
   const uint32_t last = cluster_count_ - 1;
@@ -175,7 +175,28 @@ void SwapSlotAllocator::ReleaseLocked(uint64_t slot) {
   --used_;
 }
 
+void SwapSlotAllocator::Share(uint64_t slot) {
+  absl::MutexLock lock(&mutex_);
+  FL_CHECK(slot != kNoSlot && slot <= total_ &&
+               (bitmap_[(slot - 1) / 64] & (uint64_t{1} << ((slot - 1) % 64))) != 0,
+           "sharing a swap slot that is not allocated");
+  ++extra_holders_[slot];
+}
+
+void SwapSlotAllocator::ReserveShares(uint64_t count) {
+  absl::MutexLock lock(&mutex_);
+  extra_holders_.reserve(extra_holders_.size() + count);
+}
+
 void SwapSlotAllocator::FreeLocked(uint64_t slot) {
+  if (!extra_holders_.empty()) {
+    // Erasing from the map does not allocate.
+    auto it = extra_holders_.find(slot);
+    if (it != extra_holders_.end()) {
+      if (--it->second == 0) extra_holders_.erase(it);
+      return;
+    }
+  }
   if (holds_ == 0) {
     ReleaseLocked(slot);
     return;

@@ -4,8 +4,10 @@
 // Slot s lives at file offset (s - 1) * page_size. Slots are grouped in clusters of
 // kSlotsPerCluster; each allocating stream (one per evicting thread) owns a current cluster and
 // allocates forward in it, so one eviction batch gets a contiguous run of slots and is written
-// with one I/O (the kernel's swap cluster idea, KERNEL.md). Thread-safe; never allocates memory
-// after construction; safe to call from the fault path.
+// with one I/O (the kernel's swap cluster idea, KERNEL.md). A slot can be shared (Share): a
+// snapshot refers to the slot of a page it has the same bytes as, and the slot stays allocated
+// until every holder has freed it. Thread-safe; only Share allocates memory after construction;
+// the rest is safe to call from the fault path.
 #ifndef FAULTLINE_LIB_SWAP_SLOT_ALLOCATOR_H_
 #define FAULTLINE_LIB_SWAP_SLOT_ALLOCATOR_H_
 
@@ -13,6 +15,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 
 namespace faultline {
@@ -32,7 +35,15 @@ class SwapSlotAllocator {
   // then the longest free run it finds in a partly used cluster.
   uint64_t AllocateRun(uint32_t stream, uint32_t count, uint32_t* got) ABSL_LOCKS_EXCLUDED(mutex_);
 
-  // Frees one slot / a run. Freeing a slot that is not allocated is a broken invariant (abort).
+  // Adds a holder to an allocated slot: it takes one more Free() to free it. Throws
+  // std::bad_alloc (and adds nothing) when out of memory.
+  void Share(uint64_t slot) ABSL_LOCKS_EXCLUDED(mutex_);
+  // Makes room for `count` more Share() calls of slots not yet shared, so that they cannot fail.
+  // Throws std::bad_alloc.
+  void ReserveShares(uint64_t count) ABSL_LOCKS_EXCLUDED(mutex_);
+
+  // Frees one slot / a run: drops one holder, and frees the slot with its last one. Freeing a
+  // slot that is not allocated is a broken invariant (abort).
   void Free(uint64_t slot) ABSL_LOCKS_EXCLUDED(mutex_);
   void FreeRun(uint64_t first, uint32_t count) ABSL_LOCKS_EXCLUDED(mutex_);
 
@@ -75,6 +86,8 @@ class SwapSlotAllocator {
   std::vector<uint32_t> cluster_free_ ABSL_GUARDED_BY(mutex_);   // free slots per cluster
   std::vector<uint32_t> cluster_owner_ ABSL_GUARDED_BY(mutex_);  // stream whose current it is
   std::vector<Stream> streams_ ABSL_GUARDED_BY(mutex_);
+  // Holders beyond the first, by slot (Share); absent = one holder.
+  absl::flat_hash_map<uint64_t, uint32_t> extra_holders_ ABSL_GUARDED_BY(mutex_);
   // Bit (slot - 1) is set when the slot was freed during a fork hold.
   std::vector<uint64_t> held_frees_ ABSL_GUARDED_BY(mutex_);
   uint32_t holds_ ABSL_GUARDED_BY(mutex_) = 0;

@@ -1,11 +1,13 @@
 // faultline: the command-line tool. `faultline run` runs a program with its memory managed by
-// faultline under a limit (run_command.h); more verbs will join it.
+// faultline under a limit (run_command.h); `faultline snapshot` inspects and verifies a saved
+// snapshot file (snapshot_command.h).
 #include <cstdio>
 #include <span>
 #include <string_view>
 
 #include "run_command.h"
 #include "run_options.h"
+#include "snapshot_command.h"
 
 namespace {
 
@@ -15,8 +17,10 @@ constexpr char kUsage[] =
     "usage: faultline COMMAND [ARGS...]\n"
     "\n"
     "Commands:\n"
-    "  run    run a program with its memory managed by faultline under a limit\n"
-    "  help   show this help ('faultline help run' or 'faultline run --help': run's options)\n";
+    "  run       run a program with its memory managed by faultline under a limit\n"
+    "  snapshot  inspect and verify a saved snapshot file\n"
+    "  help      show this help; 'faultline help COMMAND' (or 'faultline COMMAND --help') shows\n"
+    "            a command's options\n";
 
 }  // namespace
 
@@ -28,9 +32,13 @@ int main(int argc, char** argv) {
   }
   std::string_view verb = args[0];
   if (verb == "run") return faultline::RunCommand(args.subspan(1));
+  if (verb == "snapshot") return faultline::SnapshotCommand(args.subspan(1));
   if (verb == "help" || verb == "--help" || verb == "-h") {
-    bool about_run = args.size() > 1 && std::string_view(args[1]) == "run";
-    std::fputs(about_run ? faultline::kRunUsage : kUsage, stdout);
+    std::string_view about = args.size() > 1 ? std::string_view(args[1]) : "";
+    const char* usage = about == "run"        ? faultline::kRunUsage
+                        : about == "snapshot" ? faultline::kSnapshotUsage
+                                              : kUsage;
+    std::fputs(usage, stdout);
     return 0;
   }
   std::fprintf(stderr, "faultline: unknown command '%s'\nTry 'faultline --help'.\n", args[0]);

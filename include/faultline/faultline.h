@@ -185,14 +185,21 @@ int fl_get_stats(fl_stats* stats);
  * valid until fl_snapshot_release. A page that was lost (poisoned) raises SIGBUS there.
  * fl_snapshot_read: copies [offset, offset + length) of it into buf; -EIO (nothing copied past the
  * lost page) if a page was lost; does not bring swapped pages into memory.
+ * fl_snapshot_save: writes the snapshot to the file `path` (streamed, with a checksum per page;
+ * swapped pages are read from the swap file without being faulted in); the file appears only
+ * when complete.
  * fl_snapshot_release: frees the snapshot; snapshots may be released in any order.
- */
+ * fl_snapshot_open: maps the snapshot file `path` as a new managed region (fl_unmap it when done)
+ * whose pages are read from the file on first touch; a page whose checksum fails raises SIGBUS
+ * (and is logged). A truncated or corrupt file header or page table fails here with -EINVAL. */
 typedef struct fl_snapshot fl_snapshot;
 int fl_snapshot_create(void* addr, size_t length, fl_snapshot** snapshot);
 const void* fl_snapshot_data(const fl_snapshot* snapshot);
 size_t fl_snapshot_length(const fl_snapshot* snapshot);
 int fl_snapshot_read(const fl_snapshot* snapshot, size_t offset, void* buf, size_t length);
+int fl_snapshot_save(const fl_snapshot* snapshot, const char* path);
 int fl_snapshot_release(fl_snapshot* snapshot);
+int fl_snapshot_open(const char* path, void** addr, size_t* length);
 
 /* Text for a negative errno value returned by this API. Never NULL. */
 const char* fl_strerror(int error);

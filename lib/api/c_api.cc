@@ -1,6 +1,8 @@
 // The C API (include/faultline/faultline.h) over the process's one Runtime. The runtime pointer is
 // guarded by a reader-writer lock: fl_init/fl_shutdown write it, every other call reads it, so a
 // shutdown waits for calls in progress and a call never sees a half-built runtime.
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -20,6 +22,16 @@ namespace {
 
 absl::Mutex g_mutex(absl::kConstInit);
 Runtime* g_runtime ABSL_GUARDED_BY(g_mutex) = nullptr;
+// Set when g_runtime is the LD_PRELOAD library's (ServeApiFrom): it is not this API's to shut
+// down, and it does not serve the process's forked children, which have no runtime.
+bool g_borrowed ABSL_GUARDED_BY(g_mutex) = false;
+pid_t g_borrowed_by ABSL_GUARDED_BY(g_mutex) = 0;
+
+// The runtime a call uses, or nullptr when there is none in this process.
+Runtime* Current() ABSL_SHARED_LOCKS_REQUIRED(g_mutex) {
+  if (g_borrowed && getpid() != g_borrowed_by) return nullptr;
+  return g_runtime;
+}
 
 thread_local char t_last_error[512];
 
@@ -38,6 +50,8 @@ int NotRunning(const char* call) {
 }  // namespace faultline
 
 using faultline::g_mutex;
+using faultline::Current;
+using faultline::g_borrowed;
 using faultline::g_runtime;
 
 extern "C" {
@@ -53,7 +67,10 @@ int fl_init(const fl_config* config) {
   }
   absl::MutexLock lock(&g_mutex);
   if (g_runtime != nullptr) {
-    return faultline::Fail(faultline::ErrnoError(EALREADY, "fl_init", "already initialised"));
+    return faultline::Fail(faultline::ErrnoError(
+        EALREADY, "fl_init",
+        g_borrowed ? "the process runs under LD_PRELOAD'ed faultline (faultline run)"
+                   : "already initialised"));
   }
   auto runtime = faultline::Runtime::Create(*config);
   if (!runtime.ok()) return faultline::Fail(runtime.status());
@@ -63,7 +80,11 @@ int fl_init(const fl_config* config) {
 
 int fl_shutdown(void) {
   absl::MutexLock lock(&g_mutex);
-  if (g_runtime == nullptr) return faultline::NotRunning("fl_shutdown");
+  if (Current() == nullptr) return faultline::NotRunning("fl_shutdown");
+  if (g_borrowed) {
+    return faultline::Fail(faultline::ErrnoError(
+        EBUSY, "fl_shutdown", "the runtime is LD_PRELOAD'ed faultline's (faultline run)"));
+  }
   delete g_runtime;
   g_runtime = nullptr;
   return 0;
@@ -76,8 +97,8 @@ int fl_map_flags(size_t length, unsigned flags, void** addr) {
     return faultline::Fail(faultline::ErrnoError(EINVAL, "fl_map", "addr is NULL"));
   }
   absl::ReaderMutexLock lock(&g_mutex);
-  if (g_runtime == nullptr) return faultline::NotRunning("fl_map");
-  auto mapped = g_runtime->Map(length, flags);
+  if (Current() == nullptr) return faultline::NotRunning("fl_map");
+  auto mapped = Current()->Map(length, flags);
   if (!mapped.ok()) return faultline::Fail(mapped.status());
   *addr = *mapped;
   return 0;
@@ -85,8 +106,8 @@ int fl_map_flags(size_t length, unsigned flags, void** addr) {
 
 int fl_unmap(void* addr, size_t length) {
   absl::ReaderMutexLock lock(&g_mutex);
-  if (g_runtime == nullptr) return faultline::NotRunning("fl_unmap");
-  absl::Status status = g_runtime->Unmap(addr, length);
+  if (Current() == nullptr) return faultline::NotRunning("fl_unmap");
+  absl::Status status = Current()->Unmap(addr, length);
   return status.ok() ? 0 : faultline::Fail(status);
 }
 
@@ -95,8 +116,8 @@ int fl_pin(void* addr, size_t length, unsigned flags) {
     return faultline::Fail(faultline::ErrnoError(EINVAL, "fl_pin", "unknown flags"));
   }
   absl::ReaderMutexLock lock(&g_mutex);
-  if (g_runtime == nullptr) return faultline::NotRunning("fl_pin");
-  int rc = g_runtime->Pin(addr, length, (flags & FL_PIN_ONFAULT) != 0);
+  if (Current() == nullptr) return faultline::NotRunning("fl_pin");
+  int rc = Current()->Pin(addr, length, (flags & FL_PIN_ONFAULT) != 0);
   if (rc == -EINVAL) {
     return faultline::Fail(faultline::ErrnoError(
         EINVAL, "fl_pin", "the range must be page-aligned, non-empty and inside regions"));
@@ -110,8 +131,8 @@ int fl_pin(void* addr, size_t length, unsigned flags) {
 
 int fl_unpin(void* addr, size_t length) {
   absl::ReaderMutexLock lock(&g_mutex);
-  if (g_runtime == nullptr) return faultline::NotRunning("fl_unpin");
-  int rc = g_runtime->Unpin(addr, length);
+  if (Current() == nullptr) return faultline::NotRunning("fl_unpin");
+  int rc = Current()->Unpin(addr, length);
   if (rc == -EINVAL) {
     return faultline::Fail(faultline::ErrnoError(
         EINVAL, "fl_unpin", "the range must be page-aligned, non-empty and inside regions"));
@@ -151,23 +172,23 @@ int fl_advise(void* addr, size_t length, int advice) {
       return faultline::Fail(faultline::ErrnoError(EINVAL, "fl_advise", "unknown advice"));
   }
   absl::ReaderMutexLock lock(&g_mutex);
-  if (g_runtime == nullptr) return faultline::NotRunning("fl_advise");
-  if (!IsManagedRange(*g_runtime, addr, length)) {
+  if (Current() == nullptr) return faultline::NotRunning("fl_advise");
+  if (!IsManagedRange(*Current(), addr, length)) {
     return faultline::Fail(faultline::ErrnoError(
         EINVAL, "fl_advise", "the range must be page-aligned, non-empty and inside regions"));
   }
-  int rc = g_runtime->Advise(addr, length, advice);
+  int rc = Current()->Advise(addr, length, advice);
   return rc == 0 ? 0 : faultline::Fail(faultline::ErrnoError(-rc, "fl_advise"));
 }
 
 int fl_prefetch(void* addr, size_t length, int wait) {
   absl::ReaderMutexLock lock(&g_mutex);
-  if (g_runtime == nullptr) return faultline::NotRunning("fl_prefetch");
-  if (!IsManagedRange(*g_runtime, addr, length)) {
+  if (Current() == nullptr) return faultline::NotRunning("fl_prefetch");
+  if (!IsManagedRange(*Current(), addr, length)) {
     return faultline::Fail(faultline::ErrnoError(
         EINVAL, "fl_prefetch", "the range must be page-aligned, non-empty and inside regions"));
   }
-  int rc = g_runtime->Prefetch(addr, length, wait != 0);
+  int rc = Current()->Prefetch(addr, length, wait != 0);
   return rc == 0 ? 0 : faultline::Fail(faultline::ErrnoError(-rc, "fl_prefetch"));
 }
 
@@ -176,8 +197,8 @@ int fl_get_stats(fl_stats* stats) {
     return faultline::Fail(faultline::ErrnoError(EINVAL, "fl_get_stats", "stats is NULL"));
   }
   absl::ReaderMutexLock lock(&g_mutex);
-  if (g_runtime == nullptr) return faultline::NotRunning("fl_get_stats");
-  g_runtime->GetStats(stats);
+  if (Current() == nullptr) return faultline::NotRunning("fl_get_stats");
+  Current()->GetStats(stats);
   return 0;
 }
 
@@ -200,8 +221,8 @@ int fl_snapshot_create(void* addr, size_t length, fl_snapshot** snapshot) {
     return faultline::Fail(faultline::ErrnoError(ENOMEM, "fl_snapshot_create"));
   }
   absl::ReaderMutexLock lock(&g_mutex);
-  if (g_runtime == nullptr) return faultline::NotRunning("fl_snapshot_create");
-  absl::StatusOr<void*> data = g_runtime->TakeSnapshot(addr, length);
+  if (Current() == nullptr) return faultline::NotRunning("fl_snapshot_create");
+  absl::StatusOr<void*> data = Current()->TakeSnapshot(addr, length);
   if (!data.ok()) return faultline::Fail(data.status());
   handle->data = *data;
   *snapshot = handle.release();
@@ -222,9 +243,33 @@ int fl_snapshot_read(const fl_snapshot* snapshot, size_t offset, void* buf, size
         faultline::ErrnoError(EINVAL, "fl_snapshot_read", "snapshot or buf is NULL"));
   }
   absl::ReaderMutexLock lock(&g_mutex);
-  if (g_runtime == nullptr) return faultline::NotRunning("fl_snapshot_read");
-  absl::Status status = g_runtime->ReadSnapshot(snapshot->data, offset, buf, length);
+  if (Current() == nullptr) return faultline::NotRunning("fl_snapshot_read");
+  absl::Status status = Current()->ReadSnapshot(snapshot->data, offset, buf, length);
   return status.ok() ? 0 : faultline::Fail(status);
+}
+
+int fl_snapshot_save(const fl_snapshot* snapshot, const char* path) {
+  if (snapshot == nullptr || path == nullptr) {
+    return faultline::Fail(
+        faultline::ErrnoError(EINVAL, "fl_snapshot_save", "snapshot or path is NULL"));
+  }
+  absl::ReaderMutexLock lock(&g_mutex);
+  if (Current() == nullptr) return faultline::NotRunning("fl_snapshot_save");
+  absl::Status status = Current()->SaveSnapshot(snapshot->data, path);
+  return status.ok() ? 0 : faultline::Fail(status);
+}
+
+int fl_snapshot_open(const char* path, void** addr, size_t* length) {
+  if (path == nullptr || addr == nullptr || length == nullptr) {
+    return faultline::Fail(
+        faultline::ErrnoError(EINVAL, "fl_snapshot_open", "path, addr or length is NULL"));
+  }
+  absl::ReaderMutexLock lock(&g_mutex);
+  if (Current() == nullptr) return faultline::NotRunning("fl_snapshot_open");
+  absl::StatusOr<void*> opened = Current()->OpenSnapshotFile(path, length);
+  if (!opened.ok()) return faultline::Fail(opened.status());
+  *addr = *opened;
+  return 0;
 }
 
 int fl_snapshot_release(fl_snapshot* snapshot) {
@@ -233,8 +278,8 @@ int fl_snapshot_release(fl_snapshot* snapshot) {
         faultline::ErrnoError(EINVAL, "fl_snapshot_release", "snapshot is NULL"));
   }
   absl::ReaderMutexLock lock(&g_mutex);
-  if (g_runtime == nullptr) return faultline::NotRunning("fl_snapshot_release");
-  absl::Status status = g_runtime->ReleaseSnapshot(snapshot->data);
+  if (Current() == nullptr) return faultline::NotRunning("fl_snapshot_release");
+  absl::Status status = Current()->ReleaseSnapshot(snapshot->data);
   if (!status.ok()) return faultline::Fail(status);
   delete snapshot;
   return 0;
@@ -252,20 +297,27 @@ const char* fl_last_error(void) { return faultline::t_last_error; }
 
 namespace faultline {
 
+void ServeApiFrom(Runtime* runtime) {
+  absl::MutexLock lock(&g_mutex);
+  g_runtime = runtime;
+  g_borrowed = true;
+  g_borrowed_by = getpid();
+}
+
 absl::StatusOr<Runtime::PageInfo> InspectManagedPage(const void* address) {
   absl::ReaderMutexLock lock(&g_mutex);
-  if (g_runtime == nullptr) return ErrnoError(ENXIO, "InspectManagedPage", "not running");
-  return g_runtime->InspectPage(address);
+  if (Current() == nullptr) return ErrnoError(ENXIO, "InspectManagedPage", "not running");
+  return Current()->InspectPage(address);
 }
 
 int ManagedSwapFd() {
   absl::ReaderMutexLock lock(&g_mutex);
-  return g_runtime == nullptr ? -1 : g_runtime->swap_fd();
+  return Current() == nullptr ? -1 : Current()->swap_fd();
 }
 
 uint64_t ManagedSwapOffset(uint64_t slot) {
   absl::ReaderMutexLock lock(&g_mutex);
-  return g_runtime == nullptr ? 0 : g_runtime->SwapOffsetOfSlot(slot);
+  return Current() == nullptr ? 0 : Current()->SwapOffsetOfSlot(slot);
 }
 
 }  // namespace faultline

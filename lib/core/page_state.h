@@ -23,15 +23,20 @@
 //                           eviction, discard, unmap), which clears the bit. On a page of a
 //                           snapshot's own region: EMPTY; its bytes are the source page's. Any
 //                           transition clears it.
-//   bits 16..63 payload     swap slot (SWAPPED, LOADING, clean RESIDENT) or staging index
-//                           (EVICTING); 0 otherwise
+//   bit  10     BACKED      EMPTY page of a region opened from a saved snapshot
+//                           (fl_snapshot_open): its bytes are page `payload` of the region's
+//                           snapshot file, read on first touch. Any transition clears it
+//   bits 16..63 payload     swap slot (SWAPPED, LOADING, clean RESIDENT), staging index
+//                           (EVICTING) or snapshot-file page (EMPTY + BACKED); 0 otherwise
 //
 // States and transitions (thread: F = fault handler, E = evictor or a fault handler reclaiming
 // directly, U = the thread unmapping the region, under the registry's write lock, D = a program
 // thread discarding pages: madvise(MADV_DONTNEED or MADV_FREE) through the interposer):
 //
-//   EMPTY     never touched, or dropped while all zero; no memory, no slot; a fault gives zeros.
-//             -> RESIDENT (F: UFFDIO_COPY of zeros, fault-around)
+//   EMPTY     never touched, or dropped while all zero; no memory, no slot; a fault gives zeros
+//             (BACKED: the page's bytes from its snapshot file).
+//             -> RESIDENT (F: UFFDIO_COPY of zeros, fault-around; BACKED: of the file's page)
+//             -> POISONED (F: BACKED, and the file's page fails its checksum or cannot be read)
 //   RESIDENT  mapped in the region. payload = slot: clean, the slot holds the same bytes and the
 //             page is write-protected (uffd-wp) so the first write is seen; payload 0: dirty.
 //             -> RESIDENT (F: first write to a clean page frees its slot, payload 0)
@@ -105,7 +110,7 @@ constexpr bool IsAllowedTransition(PageState from, PageState to) noexcept {
   using S = PageState;
   switch (from) {
     case S::kEmpty:
-      return to == S::kResident;
+      return to == S::kResident || to == S::kPoisoned;
     case S::kResident:
       return to == S::kResident || to == S::kEmpty || to == S::kSwapped || to == S::kEvicting;
     case S::kEvicting:
@@ -128,6 +133,7 @@ class PageWord {
   static constexpr uint64_t kPinned = 1u << 5;
   static constexpr uint64_t kFreeable = 1u << 6;
   static constexpr uint64_t kSnapshot = 1u << 9;
+  static constexpr uint64_t kBacked = 1u << 10;
   static constexpr int kAdviceShift = 7;
   static constexpr uint64_t kAdviceMask = uint64_t{3} << kAdviceShift;
   static constexpr int kPayloadShift = 16;
@@ -146,6 +152,7 @@ class PageWord {
   constexpr bool pinned() const { return raw_ & kPinned; }
   constexpr bool freeable() const { return raw_ & kFreeable; }
   constexpr bool snapshot() const { return raw_ & kSnapshot; }
+  constexpr bool backed() const { return raw_ & kBacked; }
   constexpr ReadaheadAdvice advice() const {
     return static_cast<ReadaheadAdvice>((raw_ & kAdviceMask) >> kAdviceShift);
   }

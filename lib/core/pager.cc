@@ -176,8 +176,11 @@ void Pager::Discard(const RegionRegistry::Reader& regions, Region& region, uint6
         case PageState::kEvicting:
           DropOutOfMemory(region, index + i, word);
           break;
+        case PageState::kEmpty:  // a page of a saved snapshot not read yet now reads as zeros
+          region.pages.Unlock(index + i, PageWord().WithAdvice(word.advice()));
+          break;
         default:
-          // EMPTY stays so; POISONED too: the program does not get zeros for a page it lost.
+          // POISONED stays so: the program does not get zeros for a page it lost.
           region.pages.Unlock(index + i, word);
           break;
       }

@@ -156,11 +156,9 @@ class Pager {
   // shared by its slot; a page in flight to swap is copied from its staging buffer; a dirty
   // resident page is write-protected and both it and the snapshot's page get the SNAPSHOT bit:
   // its bytes are copied later, before they change. REQUIRES: the registry's write lock (no
-  // fault, eviction or I/O completion runs meanwhile); SwapSlotAllocator::ReserveShares for the
-  // shared slots (CountSharedSlots). Returns how many snapshot pages wait for their source.
+  // fault, eviction or I/O completion runs meanwhile); SwapSlotAllocator::ReserveShares for
+  // one share per page. Returns how many snapshot pages wait for their source.
   uint64_t FillNewSnapshot(Region& source, uint64_t first, Region& snapshot) noexcept;
-  // How many slots FillNewSnapshot would share. REQUIRES: the registry's write lock.
-  uint64_t CountSharedSlots(const Region& source, uint64_t first, uint64_t count) const noexcept;
   // Before a source region is cut or removed: every snapshot page still waiting for one of its
   // pages gets its bytes now, and those snapshots stop referring to it. REQUIRES: the registry's
   // write lock.
@@ -227,6 +225,9 @@ class Pager {
   void HandleWriteProtect(const RegionRegistry::Reader& regions, Region& region, uint64_t index,
                           uint64_t start_ns) noexcept;
   void ZeroFill(Region& region, uint64_t index, PageWord word, uint64_t start_ns) noexcept;
+  // EMPTY + BACKED: reads the page from the region's snapshot file (verified) and installs it;
+  // a page that fails is poisoned. REQUIRES: the page is locked.
+  void LoadBacked(Region& region, uint64_t index, PageWord word, uint64_t start_ns) noexcept;
   // A read staging chunk, waiting for one if all are in flight. REQUIRES: no page lock held.
   int AcquireReadChunk(IoContext& ctx, const RegionRegistry::Reader& regions) noexcept;
   // REQUIRES: the page is locked and SWAPPED; `chunk` is this thread's read staging chunk.

@@ -10,6 +10,7 @@
 
 #include "core/pager.h"
 #include "kernel/uffd.h"
+#include "snapshot/snapshot_file.h"
 #include "swap/checksum.h"
 #include "util/check.h"
 #include "util/log.h"
@@ -53,6 +54,8 @@ void Pager::HandleFault(IoContext& ctx, const RegionRegistry::Reader& regions, u
   }
   uint64_t index = (page - region->base) >> kPageShift;
   if (flags & UFFD_PAGEFAULT_FLAG_WP) {
+    // A snapshot waiting for the page gets a copy of it: room first, as for a missing page.
+    if (region->pages.Peek(index).snapshot()) EnsureRoom(ctx, regions, 1);
     HandleWriteProtect(regions, *region, index, start_ns);
   } else {
     HandleMissing(ctx, regions, *region, index, flags & UFFD_PAGEFAULT_FLAG_WRITE, start_ns);
@@ -66,22 +69,26 @@ Pager::SigbusAction Pager::ResolveOnFaultingThread(const RegionRegistry::Reader&
   *forward_flags = write ? UFFD_PAGEFAULT_FLAG_WRITE : 0;
   PageWord peek = region.pages.Peek(index);
   if (peek.state() == PageState::kPoisoned) return SigbusAction::kPoisoned;
-  // A snapshot waiting for the page gets a copy, which may need reclaim: a handler's job.
-  if (peek.state() == PageState::kResident && (peek.clean() || peek.freeable()) && write &&
-      !peek.snapshot()) {
+  if (peek.state() == PageState::kResident && write && peek.snapshot()) {
+    // A snapshot waits for the page's bytes: the copy may need reclaim, a handler's job. Sent
+    // as the write-protect fault it is, not as a missing page (which a handler only wakes).
+    *forward_flags |= UFFD_PAGEFAULT_FLAG_WP;
+    return SigbusAction::kForward;
+  }
+  if (peek.state() == PageState::kResident && (peek.clean() || peek.freeable()) && write) {
     HandleWriteProtect(regions, region, index, start_ns);
     r_.stats->faults_self_paged.Add();
     return SigbusAction::kResolved;
   }
   // Zero fill only while it needs no reclaim: evicting takes an io_uring ring, which belongs to a
   // fault-handler thread.
-  if (peek.state() != PageState::kEmpty ||
+  if (peek.state() != PageState::kEmpty || peek.backed() ||
       r_.counters->charged() >= static_cast<int64_t>(config_.limit_pages)) {
     return SigbusAction::kForward;
   }
   PageWord word;
   if (!region.pages.TryLock(index, &word)) return SigbusAction::kForward;
-  if (word.state() != PageState::kEmpty) {
+  if (word.state() != PageState::kEmpty || word.backed()) {
     region.pages.Unlock(index, word);
     return SigbusAction::kForward;
   }
@@ -120,7 +127,11 @@ void Pager::HandleMissing(IoContext& ctx, const RegionRegistry::Reader& regions,
   char* address = region.PageAddress(index);
   switch (word.state()) {
     case PageState::kEmpty:
-      ZeroFill(region, index, word, start_ns);
+      if (word.backed()) {
+        LoadBacked(region, index, word, start_ns);
+      } else {
+        ZeroFill(region, index, word, start_ns);
+      }
       return;
     case PageState::kSwapped:  // served above
       return;
@@ -201,7 +212,7 @@ void Pager::ZeroFill(Region& region, uint64_t index, PageWord word, uint64_t sta
   words[0] = word;
   uint32_t count =
       1 + region.pages.TryLockRun(index + 1, window - 1, words + 1, [](PageWord w, uint32_t) {
-        return w.state() == PageState::kEmpty && !w.snapshot();
+        return w.state() == PageState::kEmpty && !w.snapshot() && !w.backed();
       });
   size_t copied = CopyIn(region.uffd, region.PageAddress(index), r_.zero_source,
                          size_t{count} * kPageSize, false);
@@ -223,6 +234,29 @@ void Pager::ZeroFill(Region& region, uint64_t index, PageWord word, uint64_t sta
   region.zero_fill_window.Resolved(index, count);
   r_.stats->faults_zero_fill.Add();
   if (resolved > 1) r_.stats->pages_fault_around.Add(resolved - 1);
+  r_.stats->fault_latency.Record(MonotonicNanos() - start_ns);
+  WakeEvictorIfNeeded();
+}
+
+void Pager::LoadBacked(Region& region, uint64_t index, PageWord word, uint64_t start_ns) noexcept {
+  // A plain read on this thread: a page of a saved snapshot is read once, on its first touch.
+  alignas(kPageSize) static thread_local char page[kPageSize];
+  char* address = region.PageAddress(index);
+  if (!region.backing->ReadPageVerified(word.payload(), page)) {
+    Log().error(
+        "page {} of an opened snapshot (file page {}) is lost: it fails its checksum or cannot "
+        "be read; an access raises SIGBUS",
+        static_cast<void*>(address), word.payload());
+    r_.stats->checksum_errors.Add();
+    size_t done = 0;
+    uffd::Poison(region.uffd, address, kPageSize, &done);
+    region.pages.Transition(index, word, word.With(PageState::kPoisoned, 0));
+    return;
+  }
+  CopyIn(region.uffd, address, page, kPageSize, false);
+  region.pages.Transition(index, word, word.With(PageState::kResident, 0));
+  r_.stats->bytes_read.Add(kPageSize);
+  r_.stats->faults_swap_in.Add();
   r_.stats->fault_latency.Record(MonotonicNanos() - start_ns);
   WakeEvictorIfNeeded();
 }

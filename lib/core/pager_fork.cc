@@ -26,6 +26,7 @@
 #include "core/pager.h"
 #include "kernel/uffd.h"
 #include "kernel/uffd_abi.h"
+#include "snapshot/snapshot_file.h"
 #include "swap/checksum.h"
 #include "util/log.h"
 
@@ -109,6 +110,17 @@ uint64_t Pager::MaterializeInChild(const RegionRegistry& registry) noexcept {
         uint64_t index = first + i;
         PageWord word = region.pages.Peek(index);
         bool missing = !(present[i] & 1);
+        if (missing && word.state() == PageState::kEmpty && word.backed()) {
+          if (region.backing->ReadPageVerified(word.payload(), buffer)) {
+            WriteOwnMemory(mem_fd, region.PageAddress(index), buffer, kPageSize);
+          } else {
+            Log().error("fork: page {} of an opened snapshot is lost in the child",
+                        static_cast<void*>(region.PageAddress(index)));
+            PoisonInChild(region.PageAddress(index));
+          }
+          ++i;
+          continue;
+        }
         if (missing && word.state() == PageState::kEvicting) {
           WriteOwnMemory(mem_fd, region.PageAddress(index),
                          r_.evict_staging->PageAddress(word.payload()), kPageSize);

@@ -69,17 +69,6 @@ void Pager::FillSnapshotPage(const RegionRegistry::Reader& regions, Region& snap
   source->pages.Unlock(index, word);
 }
 
-uint64_t Pager::CountSharedSlots(const Region& source, uint64_t first,
-                                 uint64_t count) const noexcept {
-  uint64_t shared = 0;
-  for (uint64_t index = first; index < first + count; ++index) {
-    PageWord word = source.pages.Peek(index);
-    shared +=
-        word.state() == PageState::kSwapped || word.state() == PageState::kLoading || word.clean();
-  }
-  return shared;
-}
-
 uint64_t Pager::FillNewSnapshot(Region& source, uint64_t first, Region& snapshot) noexcept {
   const uint64_t count = snapshot.pages.size();
   uint64_t waiting = 0;

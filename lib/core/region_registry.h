@@ -41,6 +41,8 @@
 
 namespace faultline {
 
+class SnapshotFileReader;
+
 using RegionId = uint32_t;
 
 // Most snapshots alive at once whose pages still wait for their source (a fault on a waited-for
@@ -108,6 +110,9 @@ struct Region : InternallyAllocated {
   // page i is page snapshot_first + i of region snapshot_source. 0: none wait.
   RegionId snapshot_source = 0;
   uint64_t snapshot_first = 0;
+  // For a region opened from a saved snapshot (and the regions cut from it, and snapshots of it):
+  // the file its BACKED pages are read from. Owned by the Runtime.
+  const SnapshotFileReader* backing = nullptr;
 };
 
 class RegionRegistry {

@@ -282,6 +282,10 @@ absl::Status Runtime::Unmap(void* address, size_t length) {
   DropPins(*region, 0, region->pages.size());
   uffd::Unregister(region->uffd, address, length);
   RawMunmap(address, length);
+  if (region->backing != nullptr) {
+    region.reset();
+    CloseUnusedSnapshotFiles();
+  }
   return absl::OkStatus();
 }
 

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -21,6 +22,7 @@
 #include "core/staging_area.h"
 #include "core/stats.h"
 #include "faultline/faultline.h"
+#include "snapshot/snapshot_file.h"
 #include "swap/slot_allocator.h"
 #include "swap/swap_file.h"
 
@@ -99,6 +101,10 @@ class Runtime final : public SigbusTarget {
   absl::StatusOr<void*> TakeSnapshot(void* address, size_t length);
   absl::Status ReadSnapshot(const void* snapshot, size_t offset, void* buf, size_t length);
   absl::Status ReleaseSnapshot(const void* snapshot);
+  absl::Status SaveSnapshot(const void* snapshot, const std::string& path);
+  // Maps a saved snapshot as a new region (fl_unmap it) whose pages are read from the file on
+  // first touch; stores its length in *length.
+  absl::StatusOr<void*> OpenSnapshotFile(const std::string& path, size_t* length);
 
   // fork(), as pthread_atfork handlers. The child is left without a runtime: every managed page
   // becomes ordinary memory of its own (Pager::MaterializeInChild), and the Runtime object must
@@ -134,6 +140,13 @@ class Runtime final : public SigbusTarget {
                Change change, Region** made);
   void ForgetLocked(RegionRegistry::Writer& writer, uintptr_t begin, uintptr_t end);
   void NoteManaged();
+  Region* FindSnapshot(const RegionRegistry::Reader& regions, const void* snapshot);
+  // Page `at` of a snapshot into `page` under the registry's read lock; kLost with *error set
+  // when the page was lost (EIO) or the snapshot is not there (EINVAL).
+  Pager::SnapshotPage ReadSnapshotPage(const void* snapshot, uint64_t at, char* page,
+                                       absl::Status* error);
+  // Closes the opened snapshot files that no region reads from any more.
+  void CloseUnusedSnapshotFiles();
   // Makes a range of the program's usable as a region: 4 KiB pages, locked on fault, registered
   // with `uffd` for missing and write-protect faults. Returns 0 or -errno, with *lock_failed set
   // when it was the lock that failed; on failure nothing is left changed.
@@ -176,6 +189,11 @@ class Runtime final : public SigbusTarget {
   HintQueue hints_;
   std::atomic<int64_t> pinned_pages_{0};
   std::atomic<int64_t> snapshots_{0};
+  // Files opened by OpenSnapshotFile, while regions read from them (Region::backing). Lock
+  // order: before the registry's lock.
+  absl::Mutex opened_files_mutex_;
+  std::vector<std::unique_ptr<SnapshotFileReader>> opened_files_
+      ABSL_GUARDED_BY(opened_files_mutex_);
   std::atomic<bool> pin_future_{false};
   std::atomic<bool> pin_future_on_fault_{false};
   ForkHolds::Pipe fork_pipe_;  // of the fork in progress (PrepareFork to the After handlers)

@@ -95,6 +95,7 @@ bool Runtime::Reshape(RegionRegistry::Writer& writer, Region* region, const Piec
     }
     created[i]->shared_anonymous = region->shared_anonymous;
     created[i]->prot = region->prot;
+    created[i]->backing = region->backing;
     for (uint64_t p = 0; p < piece.count; ++p) {
       created[i]->pages.Inherit(p, region->pages.Peek(piece.first + p));
     }

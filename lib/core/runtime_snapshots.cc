@@ -10,11 +10,13 @@
 // way). Writes to pages the walk has not reached yet are in it; none is half in.
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_format.h"
 #include "core/runtime.h"
 #include "kernel/uffd.h"
+#include "snapshot/snapshot_file.h"
 #include "util/log.h"
 #include "util/raw_memory.h"
 #include "util/status.h"
@@ -38,6 +40,15 @@ absl::StatusOr<void*> Runtime::TakeSnapshot(void* address, size_t length) {
     return ErrnoError(-rc, lock_failed ? "fl_snapshot_create: mlock2(MLOCK_ONFAULT)"
                                        : "fl_snapshot_create: registering with userfaultfd");
   }
+  // Room for sharing every page's slot, made before the registry's write lock is taken: nothing
+  // may allocate (or touch the program's memory) while faults wait for that lock.
+  try {
+    slots_->ReserveShares(length >> kPageShift);
+  } catch (const std::bad_alloc&) {
+    uffd::Unregister(uffd_, mapped, length);
+    RawMunmap(mapped, length);
+    return ErrnoError(ENOMEM, "fl_snapshot_create", "out of memory for shared slots");
+  }
   absl::Status status;
   {
     RegionRegistry::Writer writer(registry_);
@@ -51,7 +62,6 @@ absl::StatusOr<void*> Runtime::TakeSnapshot(void* address, size_t length) {
       const uint64_t pages = length >> kPageShift;
       Region* snapshot = nullptr;
       try {
-        slots_->ReserveShares(pager_->CountSharedSlots(*source, first, pages));
         snapshot = writer.Add(reinterpret_cast<uintptr_t>(mapped), pages, &counters_, uffd_, false);
       } catch (const std::bad_alloc&) {
         status = ErrnoError(ENOMEM, "fl_snapshot_create", "out of memory for the page table");
@@ -85,25 +95,59 @@ absl::StatusOr<void*> Runtime::TakeSnapshot(void* address, size_t length) {
   return mapped;
 }
 
-absl::Status Runtime::ReadSnapshot(const void* snapshot, size_t offset, void* buf, size_t length) {
-  RegionRegistry::Reader regions(registry_);
+// The snapshot region named `snapshot`, or nullptr.
+Region* Runtime::FindSnapshot(const RegionRegistry::Reader& regions, const void* snapshot) {
   Region* region = regions.Find(reinterpret_cast<uintptr_t>(snapshot));
-  if (region == nullptr || !region->read_only ||
-      region->base != reinterpret_cast<uintptr_t>(snapshot)) {
-    return ErrnoError(EINVAL, "fl_snapshot_read", "not a snapshot");
+  return region != nullptr && region->read_only &&
+                 region->base == reinterpret_cast<uintptr_t>(snapshot)
+             ? region
+             : nullptr;
+}
+
+Pager::SnapshotPage Runtime::ReadSnapshotPage(const void* snapshot, uint64_t at, char* page,
+                                              absl::Status* error) {
+  // The lock is held for this page only, and the page goes to `page` (not the program's memory,
+  // which may be managed: touching it under the lock could wait for a fault that waits for the
+  // lock's writer).
+  RegionRegistry::Reader regions(registry_);
+  Region* region = FindSnapshot(regions, snapshot);
+  if (region == nullptr) {
+    *error = ErrnoError(EINVAL, "snapshot", "not a snapshot (or released meanwhile)");
+    return Pager::SnapshotPage::kLost;
   }
-  if (offset > region->bytes() || length > region->bytes() - offset) {
-    return ErrnoError(EINVAL, "fl_snapshot_read",
-                      absl::StrFormat("[%u, +%u) is outside the snapshot's %u bytes", offset,
-                                      length, region->bytes()));
+  if (at >= region->pages.size()) {
+    *error = ErrnoError(EINVAL, "snapshot", "past the snapshot's end");
+    return Pager::SnapshotPage::kLost;
+  }
+  Pager::SnapshotPage kind = pager_->ReadSnapshotPage(regions, *region, at, page);
+  if (kind == Pager::SnapshotPage::kLost) {
+    Log().error("snapshot page {} was lost (I/O error or checksum mismatch)",
+                static_cast<void*>(region->PageAddress(at)));
+    *error = ErrnoError(EIO, "snapshot", absl::StrFormat("page %u of the snapshot was lost", at));
+  }
+  return kind;
+}
+
+absl::Status Runtime::ReadSnapshot(const void* snapshot, size_t offset, void* buf, size_t length) {
+  size_t bytes = 0;
+  {
+    RegionRegistry::Reader regions(registry_);
+    Region* region = FindSnapshot(regions, snapshot);
+    if (region == nullptr) return ErrnoError(EINVAL, "fl_snapshot_read", "not a snapshot");
+    bytes = region->bytes();
+  }
+  if (offset > bytes || length > bytes - offset) {
+    return ErrnoError(
+        EINVAL, "fl_snapshot_read",
+        absl::StrFormat("[%u, +%u) is outside the snapshot's %u bytes", offset, length, bytes));
   }
   alignas(kPageSize) static thread_local char page[kPageSize];
   char* out = static_cast<char*>(buf);
   while (length > 0) {
-    const uint64_t at = offset >> kPageShift;
     const size_t in_page = offset & (kPageSize - 1);
     const size_t n = std::min(length, kPageSize - in_page);
-    switch (pager_->ReadSnapshotPage(regions, *region, at, page)) {
+    absl::Status error;
+    switch (ReadSnapshotPage(snapshot, offset >> kPageShift, page, &error)) {
       case Pager::SnapshotPage::kZero:
         std::memset(out, 0, n);
         break;
@@ -111,10 +155,7 @@ absl::Status Runtime::ReadSnapshot(const void* snapshot, size_t offset, void* bu
         std::memcpy(out, page + in_page, n);
         break;
       case Pager::SnapshotPage::kLost:
-        Log().error("snapshot page {} was lost (I/O error or checksum mismatch)",
-                    static_cast<void*>(region->PageAddress(at)));
-        return ErrnoError(EIO, "fl_snapshot_read",
-                          absl::StrFormat("page %u of the snapshot was lost", at));
+        return error;
     }
     out += n;
     offset += n;
@@ -140,7 +181,94 @@ absl::Status Runtime::ReleaseSnapshot(const void* snapshot) {
   uffd::Unregister(gone->uffd, reinterpret_cast<void*>(gone->base), gone->bytes());
   RawMunmap(reinterpret_cast<void*>(gone->base), gone->bytes());
   snapshots_.fetch_sub(1, std::memory_order_relaxed);
+  if (gone->backing != nullptr) {  // a snapshot of an opened snapshot
+    gone.reset();
+    CloseUnusedSnapshotFiles();
+  }
   return absl::OkStatus();
+}
+
+absl::Status Runtime::SaveSnapshot(const void* snapshot, const std::string& path) {
+  uint64_t pages = 0;
+  {
+    RegionRegistry::Reader regions(registry_);
+    Region* region = FindSnapshot(regions, snapshot);
+    if (region == nullptr) return ErrnoError(EINVAL, "fl_snapshot_save", "not a snapshot");
+    pages = region->pages.size();
+  }
+  absl::StatusOr<std::unique_ptr<SnapshotFileWriter>> file =
+      SnapshotFileWriter::Create(path, pages, kPageSize, reinterpret_cast<uintptr_t>(snapshot));
+  if (!file.ok()) return ErrnoError(EIO, "fl_snapshot_save", file.status().message());
+  alignas(kPageSize) static thread_local char page[kPageSize];
+  for (uint64_t at = 0; at < pages; ++at) {
+    absl::Status error;
+    absl::Status added;
+    switch (ReadSnapshotPage(snapshot, at, page, &error)) {
+      case Pager::SnapshotPage::kZero:
+        added = (*file)->AddPage(SnapshotPageKind::kZero, nullptr);
+        break;
+      case Pager::SnapshotPage::kData:
+        added = (*file)->AddPage(SnapshotPageKind::kData, page);
+        break;
+      case Pager::SnapshotPage::kLost:
+        if (faultline::ErrnoOf(error) != EIO) return error;          // released meanwhile
+        added = (*file)->AddPage(SnapshotPageKind::kLost, nullptr);  // saved as lost, logged
+        break;
+    }
+    if (!added.ok()) return ErrnoError(EIO, "fl_snapshot_save", added.message());
+  }
+  absl::Status finished = (*file)->Finish();
+  return finished.ok() ? absl::OkStatus() : ErrnoError(EIO, "fl_snapshot_save", finished.message());
+}
+
+absl::StatusOr<void*> Runtime::OpenSnapshotFile(const std::string& path, size_t* length) {
+  absl::StatusOr<std::unique_ptr<SnapshotFileReader>> file = SnapshotFileReader::Open(path);
+  if (!file.ok()) return ErrnoError(EINVAL, "fl_snapshot_open", file.status().message());
+  const uint64_t pages = (*file)->page_count();
+  const size_t bytes = pages << kPageShift;
+  void* address = RawMmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (address == MAP_FAILED) return ErrnoError(errno, "fl_snapshot_open: mmap");
+  bool lock_failed = false;
+  if (int rc = PrepareRange(uffd_, address, bytes, &lock_failed); rc != 0) {
+    RawMunmap(address, bytes);
+    return ErrnoError(-rc, lock_failed ? "fl_snapshot_open: mlock2(MLOCK_ONFAULT)"
+                                       : "fl_snapshot_open: registering with userfaultfd");
+  }
+  try {
+    absl::MutexLock files(&opened_files_mutex_);
+    opened_files_.reserve(opened_files_.size() + 1);
+    RegionRegistry::Writer writer(registry_);
+    Region* region =
+        writer.Add(reinterpret_cast<uintptr_t>(address), pages, &counters_, uffd_, false);
+    region->backing = file->get();
+    // Pages with bytes (or lost ones) read from the file on first touch; zero pages stay EMPTY.
+    for (uint64_t i = 0; i < pages; ++i) {
+      if ((*file)->kind(i) == SnapshotPageKind::kZero) continue;
+      region->pages.Inherit(i,
+                            PageWord::Make(PageState::kEmpty, i).WithFlag(PageWord::kBacked, true));
+    }
+    opened_files_.push_back(std::move(*file));
+  } catch (const std::bad_alloc&) {
+    uffd::Unregister(uffd_, address, bytes);
+    RawMunmap(address, bytes);
+    return ErrnoError(ENOMEM, "fl_snapshot_open", "out of memory for the page table");
+  }
+  NoteManaged();
+  *length = bytes;
+  return address;
+}
+
+void Runtime::CloseUnusedSnapshotFiles() {
+  absl::MutexLock files(&opened_files_mutex_);
+  if (opened_files_.empty()) return;
+  RegionRegistry::Reader regions(registry_);
+  std::erase_if(opened_files_, [&](const std::unique_ptr<SnapshotFileReader>& file) {
+    bool used = false;
+    regions.ForEachOverlap(0, UINTPTR_MAX,
+                           [&](Region& region) { used |= region.backing == file.get(); });
+    return !used;
+  });
 }
 
 }  // namespace faultline

@@ -7,8 +7,9 @@
 // A private or shared anonymous mapping of at least FAULTLINE_MIN_REGION bytes becomes a managed
 // region (a shared one is mapped private: see Runtime::Adopt and docs/design.md for what fork then
 // does); unmapping, moving, discarding and advising managed pages is reported to the runtime.
-// fork() is followed through pthread_atfork. glibc's malloc maps its memory with internal calls that no PLT wrapper
-// sees, so `faultline run` preloads jemalloc behind this library: jemalloc maps through the PLT.
+// fork() is followed through pthread_atfork. glibc's malloc maps its memory with internal calls
+// that no PLT wrapper sees, so `faultline run` preloads jemalloc behind this library: jemalloc maps
+// through the PLT.
 //
 // Rules of an interposer: the wrappers keep errno as the system call left it; before the runtime
 // is up (including while it starts, when its own allocations map memory) and in a forked child,
@@ -30,6 +31,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "api/internal.h"
 #include "core/runtime.h"
 #include "core/threads.h"
 #include "faultline/faultline.h"
@@ -66,9 +68,11 @@ void SayLine(const char* text) {
 bool ShouldManage(size_t length, int flags, int fd) {
   if ((flags & MAP_ANONYMOUS) == 0 || fd != -1) return false;
   if (length < g_min_region_bytes) return false;
-  // Huge pages, stacks that grow down, and memory the kernel populates or locks at once stay the
-  // kernel's (docs/design.md, "What stays unmanaged").
-  return (flags & (MAP_HUGETLB | MAP_GROWSDOWN | MAP_POPULATE | MAP_LOCKED)) == 0;
+  // Huge pages, stacks (glibc maps thread stacks MAP_STACK), and memory the kernel populates or
+  // locks at once stay the kernel's (README.md, "Running a program under faultline"). A thread's
+  // stack must not be evicted while the thread holds the registry lock (taking a snapshot, cutting
+  // a region): the fault would wait for the lock it holds.
+  return (flags & (MAP_HUGETLB | MAP_GROWSDOWN | MAP_STACK | MAP_POPULATE | MAP_LOCKED)) == 0;
 }
 
 void WriteStats() {
@@ -149,7 +153,9 @@ __attribute__((constructor)) void StartFaultline() {
     unsetenv("FAULTLINE_STATS");
     std::atexit(WriteStats);
   }
-  g_runtime.store(runtime->release(), std::memory_order_release);
+  Runtime* started = runtime->release();
+  faultline::ServeApiFrom(started);  // the fl_* API, for programs that ask for more (snapshots)
+  g_runtime.store(started, std::memory_order_release);
 }
 
 void* MapAndAdopt(void* address, size_t length, int prot, int flags, int fd, off_t offset) {

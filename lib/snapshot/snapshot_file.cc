@@ -497,6 +497,24 @@ absl::StatusOr<uint32_t> SnapshotFileReader::ReadStoredPage(uint64_t index, void
   return PageChecksum(page, page_size_);
 }
 
+bool SnapshotFileReader::ReadPageVerified(uint64_t index, void* page) const noexcept {
+  switch (kind(index)) {
+    case SnapshotPageKind::kZero:
+      std::memset(page, 0, page_size_);
+      return true;
+    case SnapshotPageKind::kLost:
+      std::memset(page, 0, page_size_);
+      return false;
+    case SnapshotPageKind::kData:
+      break;
+  }
+  bool good =
+      ReadAll(fd_, page, page_size_, DataOffset(index)) == static_cast<ssize_t>(page_size_) &&
+      PageChecksum(page, page_size_) == checksum(index);
+  if (!good) std::memset(page, 0, page_size_);
+  return good;
+}
+
 absl::Status SnapshotFileReader::ReadPage(uint64_t index, void* page) const {
   switch (kind(index)) {
     case SnapshotPageKind::kZero:

@@ -44,6 +44,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "util/internal_heap.h"
 
 namespace faultline {
 
@@ -112,8 +113,10 @@ class SnapshotFileWriter {
   absl::Status error_;  // the first error; every later call returns it
 };
 
-// Thread-safe once opened: every method is const and reads with pread.
-class SnapshotFileReader {
+// Thread-safe once opened: every method is const and reads with pread. The object and its page
+// table live on the internal heap (util/internal_heap.h), because a fault-handler thread reads
+// them to load a page of an opened snapshot (ReadPageVerified).
+class SnapshotFileReader : public InternallyAllocated {
  public:
   // Opens `path` and validates it: magic, version, page size, the header's checksum and fields,
   // the file's length against the header (a truncated or extended file is an error here), the
@@ -146,6 +149,9 @@ class SnapshotFileReader {
   // kLost gives DataLoss too. On an error `page` is left zeroed, never holding unverified bytes.
   // REQUIRES: index < page_count().
   absl::Status ReadPage(uint64_t index, void* page) const;
+  // ReadPage for the fault path: allocates nothing and touches only the reader and `page`.
+  // Returns false (page zeroed) where ReadPage returns an error.
+  bool ReadPageVerified(uint64_t index, void* page) const noexcept;
 
   // Reads a kData page's stored bytes into `page` without verifying them and returns their
   // PageChecksum(), for tools that report what they found. DataLoss on a short read.
@@ -169,7 +175,7 @@ class SnapshotFileReader {
   uint64_t created_unix_seconds_ = 0;
   uint64_t data_offset_ = 0;
   uint64_t file_size_ = 0;
-  std::vector<PageRecord> pages_;
+  std::vector<PageRecord, InternalAllocator<PageRecord>> pages_;
 };
 
 }  // namespace faultline

@@ -16,6 +16,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "util/internal_heap.h"
 #include "absl/synchronization/mutex.h"
 
 namespace faultline {
@@ -86,8 +87,11 @@ class SwapSlotAllocator {
   std::vector<uint32_t> cluster_free_ ABSL_GUARDED_BY(mutex_);   // free slots per cluster
   std::vector<uint32_t> cluster_owner_ ABSL_GUARDED_BY(mutex_);  // stream whose current it is
   std::vector<Stream> streams_ ABSL_GUARDED_BY(mutex_);
-  // Holders beyond the first, by slot (Share); absent = one holder.
-  absl::flat_hash_map<uint64_t, uint32_t> extra_holders_ ABSL_GUARDED_BY(mutex_);
+  // Holders beyond the first, by slot (Share); absent = one holder. On the internal heap: the
+  // fault path reads it (Free), and under LD_PRELOAD malloc's memory may be managed.
+  absl::flat_hash_map<uint64_t, uint32_t, absl::Hash<uint64_t>, std::equal_to<uint64_t>,
+                      InternalAllocator<std::pair<const uint64_t, uint32_t>>>
+      extra_holders_ ABSL_GUARDED_BY(mutex_);
   // Bit (slot - 1) is set when the slot was freed during a fork hold.
   std::vector<uint64_t> held_frees_ ABSL_GUARDED_BY(mutex_);
   uint32_t holds_ ABSL_GUARDED_BY(mutex_) = 0;

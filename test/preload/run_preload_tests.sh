@@ -8,7 +8,7 @@
 #   evictions > 0, managed_bytes_peak >= most of the workload's memory (so a run that silently
 #   manages nothing fails), peak_rss_bytes <= limit + slack (see SLACK below).
 # BUILD_DIR holds fork_eviction, mapping_cases, malloc_threads and pin_cases (built from this directory);
-# mmap_touch.py and madvise_python.py are taken from beside this script.
+# mmap_touch.py, madvise_python.py and snapshot_python.py are taken from beside this script.
 #
 # Prints one line per workload: "PASS name (wall s, peak RSS MiB, managed MiB)", "FAIL name: why"
 # or "SKIP name: why" (only when the workload's program is not installed). Exits 0 when nothing
@@ -39,7 +39,7 @@ MiB=$((1 << 20))
 FAULTLINE_OWN_MIB=24
 slack_mib() {
   case $1 in
-    python_mmap | python_madvise) echo $((FAULTLINE_OWN_MIB + 12)) ;;
+    python_mmap | python_madvise | python_snapshot) echo $((FAULTLINE_OWN_MIB + 12)) ;;
     fork_eviction | mapping_cases | pin_cases) echo $((FAULTLINE_OWN_MIB + 4)) ;;
     malloc_threads | sort) echo $((FAULTLINE_OWN_MIB + 8)) ;;
     redis) echo $((FAULTLINE_OWN_MIB + 12)) ;;
@@ -216,6 +216,15 @@ elif [ -x "$PYTHON" ]; then
   run_workload python_madvise 32M 136 -- "$PYTHON" "$SRC/madvise_python.py"
 else
   skip python_madvise "$PYTHON not installed"
+fi
+
+# --- 1c. python: fl_snapshot_* through ctypes (the preload library serves the API) under 32M ---
+if ! wanted python_snapshot; then
+  :
+elif [ -x "$PYTHON" ]; then
+  run_workload python_snapshot 32M 288 -- "$PYTHON" "$SRC/snapshot_python.py"
+else
+  skip python_snapshot "$PYTHON not installed"
 fi
 
 # --- 2..5. the C programs ------------------------------------------------------------------

@@ -1,9 +1,11 @@
 // faultline: the command-line tool. `faultline run` runs a program with its memory managed by
-// faultline under a limit (run_command.h); more verbs will join it.
+// faultline under a limit (run_command.h); `faultline bench` measures page faults, the kernel and
+// faultline side by side (bench/bench_command.h).
 #include <cstdio>
 #include <span>
 #include <string_view>
 
+#include "bench_command.h"
 #include "run_command.h"
 #include "run_options.h"
 
@@ -16,7 +18,8 @@ constexpr char kUsage[] =
     "\n"
     "Commands:\n"
     "  run    run a program with its memory managed by faultline under a limit\n"
-    "  help   show this help ('faultline help run' or 'faultline run --help': run's options)\n";
+    "  bench  measure page-fault latency and out-of-core throughput, kernel and faultline\n"
+    "  help   show this help ('faultline help VERB' or 'faultline VERB --help': its options)\n";
 
 }  // namespace
 
@@ -28,9 +31,13 @@ int main(int argc, char** argv) {
   }
   std::string_view verb = args[0];
   if (verb == "run") return faultline::RunCommand(args.subspan(1));
+  if (verb == "bench") return faultline_bench::BenchCommand(args.subspan(1));
   if (verb == "help" || verb == "--help" || verb == "-h") {
-    bool about_run = args.size() > 1 && std::string_view(args[1]) == "run";
-    std::fputs(about_run ? faultline::kRunUsage : kUsage, stdout);
+    std::string_view about = args.size() > 1 ? std::string_view(args[1]) : "";
+    std::fputs(about == "run"     ? faultline::kRunUsage
+               : about == "bench" ? faultline_bench::kBenchUsage
+                                  : kUsage,
+               stdout);
     return 0;
   }
   std::fprintf(stderr, "faultline: unknown command '%s'\nTry 'faultline --help'.\n", args[0]);

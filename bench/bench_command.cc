@@ -32,6 +32,10 @@ constexpr uint64_t kSwapFileHeadroom = 256 * kMiB;
 
 std::string MiB(uint64_t bytes) { return std::to_string(bytes / kMiB) + " MiB"; }
 
+std::string Threads(uint32_t threads) {
+  return std::to_string(threads) + (threads == 1 ? " thread" : " threads");
+}
+
 uint64_t ToMiB(uint64_t bytes) { return bytes == kNoValue ? kNoValue : bytes / kMiB; }
 
 double Micros(uint64_t ns) { return ns == kNoValue ? NAN : static_cast<double>(ns) / 1000.0; }
@@ -76,12 +80,11 @@ LatencyResults RunLatency(const BenchOptions& options, SharedKernelPeer* peer,
     for (uint32_t threads : options.threads) {
       // The device is read at queue depth 1, by one thread.
       if (mode == LatencyMode::kDeviceRead && threads != options.threads.front()) break;
-      Progress("latency: %s, %u thread%s, %zu faults", name, threads, threads == 1 ? "" : "s",
-               options.samples);
+      Progress("latency: %s, %s, %zu faults", name, Threads(threads).c_str(), options.samples);
       LatencyRow row;
       std::string why;
       if (!RunLatencyMode(mode, threads, settings, peer, &row, &why)) {
-        skipped->Add(std::string(name) + " (" + std::to_string(threads) + " threads)", why);
+        skipped->Add(std::string(name) + " (" + Threads(threads) + ")", why);
         // The reason does not depend on the thread count.
         break;
       }
@@ -148,8 +151,7 @@ std::vector<CdfCurve> CdfCurves(const LatencyResults& results,
                                 const std::vector<uint32_t>& thread_counts) {
   std::vector<CdfCurve> curves;
   for (const LatencyRow& row : results.rows) {
-    std::string title = std::string(InfoOf(row.mode).name) + ", " + std::to_string(row.threads) +
-                        (row.threads == 1 ? " thread" : " threads");
+    std::string title = std::string(InfoOf(row.mode).name) + ", " + Threads(row.threads);
     int color = 1 + static_cast<int>(row.mode);
     int dash_type =
         1 + static_cast<int>(std::find(thread_counts.begin(), thread_counts.end(), row.threads) -
@@ -303,14 +305,24 @@ Cell Verdict(double measured, bool met) {
   return Text(std::isnan(measured) ? "not measured" : met ? "met" : "missed");
 }
 
+// `format` with two numbers, or "-" when either was not measured.
 std::string Format(const char* format, double a, double b) {
+  if (std::isnan(a) || std::isnan(b)) return "-";
   char text[160];
   std::snprintf(text, sizeof(text), format, a, b);
   return text;
 }
 
-Table TargetsTable(const LatencyResults& latency, const FirstTouchRatios& first_touch,
-                   const std::vector<OutOfCoreRow>& out_of_core, uint32_t threads) {
+bool Selected(const BenchOptions& options, LatencyMode mode) {
+  return std::find(options.latency_modes.begin(), options.latency_modes.end(), mode) !=
+         options.latency_modes.end();
+}
+
+// The checks whose modes were selected; "not measured" where a selected mode was skipped.
+Table TargetsTable(const BenchOptions& options, const LatencyResults& latency,
+                   const FirstTouchRatios& first_touch,
+                   const std::vector<OutOfCoreRow>& out_of_core) {
+  const uint32_t threads = options.threads.front();
   Table table("targets",
               "Targets (ratios from this run; latency rows with " + std::to_string(threads) +
                   " faulting thread" + (threads == 1 ? ")" : "s)"),
@@ -321,28 +333,34 @@ Table TargetsTable(const LatencyResults& latency, const FirstTouchRatios& first_
                {"detail", "detail"}});
   const double kernel_touch = latency.P50(LatencyMode::kKernelFirstTouch, threads);
   for (LatencyMode mode : {LatencyMode::kFaultlineZeroFill, LatencyMode::kFaultlineSelfPaging}) {
+    if (!Selected(options, mode) || !Selected(options, LatencyMode::kKernelFirstTouch)) continue;
     double p50 = latency.P50(mode, threads);
     double ratio = p50 / kernel_touch;
     table.AddRow({Text(std::string(InfoOf(mode).name) + " p50 / kernel-first-touch p50"),
                   Num(ratio, 2), Text("<= 6"), Verdict(ratio, ratio <= kZeroFillLatencyRatio),
                   Text(Format("%.2f us / %.2f us", p50, kernel_touch))});
   }
-  table.AddRow(
-      {Text("first touch, faultline fault-around " + std::to_string(kDefaultFaultAroundPages) +
-            " (default) / kernel 4 KiB"),
-       Num(first_touch.at_default, 2), Text(">= 1.3"),
-       Verdict(first_touch.at_default, first_touch.at_default >= kFirstTouchThroughputRatio),
-       Text("GiB/s, medians")});
-  table.AddRow({Text("first touch, faultline best fault-around (" +
-                     std::to_string(first_touch.best_fault_around) + ") / kernel 4 KiB"),
-                Num(first_touch.best, 2), Text(">= 1.3"),
-                Verdict(first_touch.best, first_touch.best >= kFirstTouchThroughputRatio),
-                Text("GiB/s, medians")});
-  const double device = latency.P50(LatencyMode::kDeviceRead, 1);
-  const double swap_in = latency.P50(LatencyMode::kFaultlineSwapIn, threads);
-  table.AddRow({Text("faultline-swap-in p50 - device-read p50 (us)"), Num(swap_in - device, 2),
-                Text("<= 15"), Verdict(swap_in - device, swap_in - device <= kSwapInOverDeviceUs),
-                Text(Format("%.2f us - %.2f us", swap_in, device))});
+  if (options.first_touch) {
+    table.AddRow(
+        {Text("first touch, faultline fault-around " + std::to_string(kDefaultFaultAroundPages) +
+              " (default) / kernel 4 KiB"),
+         Num(first_touch.at_default, 2), Text(">= 1.3"),
+         Verdict(first_touch.at_default, first_touch.at_default >= kFirstTouchThroughputRatio),
+         Text("GiB/s, medians")});
+    table.AddRow({Text("first touch, faultline best fault-around (" +
+                       std::to_string(first_touch.best_fault_around) + ") / kernel 4 KiB"),
+                  Num(first_touch.best, 2), Text(">= 1.3"),
+                  Verdict(first_touch.best, first_touch.best >= kFirstTouchThroughputRatio),
+                  Text("GiB/s, medians")});
+  }
+  if (Selected(options, LatencyMode::kFaultlineSwapIn) &&
+      Selected(options, LatencyMode::kDeviceRead)) {
+    const double device = latency.P50(LatencyMode::kDeviceRead, 1);
+    const double swap_in = latency.P50(LatencyMode::kFaultlineSwapIn, threads);
+    table.AddRow({Text("faultline-swap-in p50 - device-read p50 (us)"), Num(swap_in - device, 2),
+                  Text("<= 15"), Verdict(swap_in - device, swap_in - device <= kSwapInOverDeviceUs),
+                  Text(Format("%.2f us - %.2f us", swap_in, device))});
+  }
   for (const OutOfCoreRow& row : out_of_core) {
     if (row.workload == Workload::kLoop) {
       double faultline = row.faultline ? static_cast<double>(row.faultline->io_faults) : NAN;
@@ -416,7 +434,7 @@ int Run(const BenchOptions& options) {
   uint64_t verify_errors = 0;
   if (!out_of_core.empty()) tables.push_back(OutOfCoreTable(options, out_of_core, &verify_errors));
 
-  tables.push_back(TargetsTable(latency, first_touch_ratios, out_of_core, options.threads.front()));
+  tables.push_back(TargetsTable(options, latency, first_touch_ratios, out_of_core));
   tables.front().AddRow({Text("load average at end"), Text(LoadAverage())});
   tables.push_back(skipped.Take());
   PrintTables(tables, options.json);

@@ -212,15 +212,19 @@ struct OutOfCoreRow {
   std::optional<OutOfCoreResult> kernel;
 };
 
+const char* NameOf(Workload workload) {
+  for (const WorkloadInfo& info : kWorkloads) {
+    if (info.workload == workload) return info.name;
+  }
+  return "";
+}
+
 std::vector<OutOfCoreRow> RunOutOfCore(const BenchOptions& options, SharedKernelPeer* peer,
                                        SkippedRows* skipped) {
   std::vector<OutOfCoreRow> rows;
   const size_t pages = options.region / kPage;
   for (Workload workload : options.workloads) {
-    const char* name = "";
-    for (const WorkloadInfo& info : kWorkloads) {
-      if (info.workload == workload) name = info.name;
-    }
+    const char* name = NameOf(workload);
     std::vector<uint32_t> sequence = AccessSequence(workload, pages);
     OutOfCoreRow row{workload, std::nullopt, std::nullopt};
     OutOfCoreResult result;
@@ -244,13 +248,6 @@ std::vector<OutOfCoreRow> RunOutOfCore(const BenchOptions& options, SharedKernel
     rows.push_back(row);
   }
   return rows;
-}
-
-const char* NameOf(Workload workload) {
-  for (const WorkloadInfo& info : kWorkloads) {
-    if (info.workload == workload) return info.name;
-  }
-  return "";
 }
 
 double AccessesPerSecond(const std::optional<OutOfCoreResult>& r) {

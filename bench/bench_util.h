@@ -37,7 +37,7 @@ LatencySummary Summarize(std::vector<uint32_t>* samples_ns, uint64_t elapsed_ns)
 // pass for an untouched one.
 inline uint64_t PagePattern(uint64_t page) { return (page + 1) * 0x9e3779b97f4a7c15ULL; }
 
-// Prints "faultline-bench: ..." on stderr.
+// Prints "faultline-bench: [seconds since the first such line] ..." on stderr.
 void Progress(const char* format, ...) __attribute__((format(printf, 1, 2)));
 
 // Reports how far a long loop has come, at most every two seconds.

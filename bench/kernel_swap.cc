@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
+
 extern char** environ;
 
 namespace faultline_bench {
@@ -178,63 +180,6 @@ KernelCounters ReadKernelCounters() {
   return c;
 }
 
-namespace {
-
-void SetKernelCounters(const KernelCounters& before, const KernelCounters& after,
-                       PhaseResult* phase) {
-  uint64_t swapped_in = after.swapped_in - before.swapped_in;
-  phase->swap_ins = after.major_faults - before.major_faults;
-  phase->readahead_pages = swapped_in > phase->swap_ins ? swapped_in - phase->swap_ins : 0;
-  phase->bytes_read = swapped_in * kPage;
-  phase->bytes_written = (after.swapped_out - before.swapped_out) * kPage;
-  phase->evictions = after.reclaimed - before.reclaimed;
-}
-
-// What the child sends back: plain data through a pipe.
-struct ChildReport {
-  int32_t ok = 0;
-  char error[256] = {};
-  PhaseResult phases[3];
-};
-
-bool RunPhases(size_t region_bytes, ChildReport* report, std::string* why) {
-  AnonRegion region;
-  if (!region.Open(region_bytes, why)) return false;
-  std::vector<uint32_t> order = ShuffledPages(region_bytes / kPage);
-  KernelCounters before = ReadKernelCounters();
-  report->phases[0] = WritePages(region.data(), region_bytes, "kernel swap: write");
-  KernelCounters after_write = ReadKernelCounters();
-  report->phases[1] = ReadSequential(region.data(), region_bytes, "kernel swap: sequential read");
-  KernelCounters after_read = ReadKernelCounters();
-  report->phases[2] = ReadInOrder(region.data(), order, "kernel swap: random read");
-  KernelCounters after_random = ReadKernelCounters();
-  SetKernelCounters(before, after_write, &report->phases[0]);
-  SetKernelCounters(after_write, after_read, &report->phases[1]);
-  SetKernelCounters(after_read, after_random, &report->phases[2]);
-  return true;
-}
-
-[[noreturn]] void RunChild(int report_fd, size_t region_bytes) {
-  ChildReport report;
-  std::string why;
-  if (RunPhases(region_bytes, &report, &why)) {
-    report.ok = 1;
-  } else {
-    std::snprintf(report.error, sizeof(report.error), "%s", why.c_str());
-  }
-  const char* bytes = reinterpret_cast<const char*>(&report);
-  size_t done = 0;
-  while (done < sizeof(report)) {
-    ssize_t n = write(report_fd, bytes + done, sizeof(report) - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
-  }
-  _exit(0);
-}
-
-}  // namespace
-
 void InstallCleanupHandlers() {
   struct sigaction action {};
   action.sa_handler = OnCleanupSignal;
@@ -343,7 +288,23 @@ int KernelSwapPeer::WaitForChild(pid_t pid) {
   return status;
 }
 
-bool KernelSwapPeer::RunOutOfCore(size_t region_bytes, PhaseResult phases[3], std::string* why) {
+namespace {
+
+// Writes all of `bytes` unless the pipe breaks.
+bool WriteAll(int fd, const char* bytes, size_t size) {
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = write(fd, bytes + done, size - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+}  // namespace
+
+bool KernelSwapPeer::RunInChild(const ChildBody& body, std::string* report, std::string* why) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
     *why = Errno("pipe2");
@@ -352,42 +313,72 @@ bool KernelSwapPeer::RunOutOfCore(size_t region_bytes, PhaseResult phases[3], st
   pid_t pid = ForkIntoCgroup(why);
   if (pid == 0) {
     close(fds[0]);
-    RunChild(fds[1], region_bytes);
+    // The message: one byte, '1' when `body` succeeded, then its report or its reason.
+    std::string payload;
+    std::string reason;
+    bool ok = body(&payload, &reason);
+    const std::string& text = ok ? payload : reason;
+    char flag = ok ? '1' : '0';
+    bool sent = WriteAll(fds[1], &flag, 1) && WriteAll(fds[1], text.data(), text.size());
+    _exit(sent ? 0 : 1);
   }
   close(fds[1]);
   if (pid < 0) {
     close(fds[0]);
     return false;
   }
-  ChildReport report;
-  auto* bytes = reinterpret_cast<char*>(&report);
-  size_t done = 0;
-  while (done < sizeof(report)) {
-    ssize_t n = read(fds[0], bytes + done, sizeof(report) - done);
+  std::string message;
+  char buffer[65536];
+  for (;;) {
+    ssize_t n = read(fds[0], buffer, sizeof(buffer));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    done += static_cast<size_t>(n);
+    message.append(buffer, static_cast<size_t>(n));
   }
   close(fds[0]);
   int status = WaitForChild(pid);
-  if (done != sizeof(report)) {
+  if (message.empty() || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     *why = WIFSIGNALED(status)
                ? "the child died of signal " + std::to_string(WTERMSIG(status)) +
                      " (SIGKILL: the cgroup's OOM killer?)"
                : "the child exited without a report (status " + std::to_string(status) + ")";
     return false;
   }
-  if (!report.ok) {
-    *why = std::string("in the child: ") + report.error;
+  if (message[0] != '1') {
+    *why = "in the child: " + message.substr(1);
     return false;
   }
-  for (int i = 0; i < 3; ++i) phases[i] = report.phases[i];
+  report->append(message, 1);
   return true;
+}
+
+bool KernelSwapPeer::SetLimit(uint64_t limit_bytes, std::string* why) {
+  return WriteFile(std::string(g_resources.cgroup_path) + "/memory.limit_in_bytes",
+                   std::to_string(limit_bytes), why);
 }
 
 void KernelSwapPeer::Teardown() {
   CleanupSignalsBlocked block;
   ReleaseAll();
+}
+
+KernelSwapPeer* SharedKernelPeer::Get(std::string* why) {
+  if (!tried_) {
+    tried_ = true;
+    // The cgroup starts at the size of the swap file; every user sets the limit it needs.
+    ready_ = peer_.Setup(swap_dir_, swap_bytes_, swap_bytes_, &failure_);
+  }
+  if (!ready_) {
+    *why = failure_;
+    return nullptr;
+  }
+  return &peer_;
+}
+
+void SharedKernelPeer::Teardown() {
+  if (ready_) peer_.Teardown();
+  tried_ = false;
+  ready_ = false;
 }
 
 }  // namespace faultline_bench

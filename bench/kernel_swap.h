@@ -1,6 +1,6 @@
 // The kernel's own swap as faultline's peer: a swap file in the same directory as faultline's, and
 // a cgroup v1 memory group that holds a forked child to the same limit while it runs the same
-// out-of-core phases on a plain anonymous mapping.
+// workload on a plain anonymous mapping.
 //
 // Everything created here is removed on every path: by Teardown() (also run by the destructor and
 // after every failed setup step) and by the SIGINT/SIGTERM/SIGHUP handlers, which kill the child,
@@ -14,9 +14,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
-
-#include "workloads.h"
+#include <utility>
 
 namespace faultline_bench {
 
@@ -81,14 +81,44 @@ class KernelSwapPeer {
   // Waits for the child of ForkIntoCgroup() and returns its wait status.
   int WaitForChild(pid_t pid);
 
-  // Forks a child that joins the cgroup, maps `region_bytes` of anonymous memory and runs
-  // WritePages, ReadSequential and ReadInOrder(ShuffledPages) on it; their results come back
-  // through a pipe into phases[0..2]. REQUIRES: Setup() succeeded.
-  bool RunOutOfCore(size_t region_bytes, PhaseResult phases[3], std::string* why);
+  // Runs `body` in a child of ForkIntoCgroup(). What the child appends to *report comes back into
+  // this call's *report; when `body` returns false, its *why comes back as this call's *why and the
+  // call returns false. The child may start threads; it ends with _exit(). REQUIRES: Setup()
+  // succeeded.
+  using ChildBody = std::function<bool(std::string* report, std::string* why)>;
+  bool RunInChild(const ChildBody& body, std::string* report, std::string* why);
+
+  // Sets the cgroup's memory limit (memory.limit_in_bytes). Lowering it below the group's usage
+  // makes the kernel reclaim the group's pages before the write returns; when it cannot reclaim
+  // enough the write fails with EBUSY. Callable from the parent or from the child of
+  // ForkIntoCgroup(). REQUIRES: Setup() succeeded.
+  bool SetLimit(uint64_t limit_bytes, std::string* why);
 
   // Kills a child still running, disables and removes the swap file, removes the cgroup.
   // Idempotent. A step that fails is reported on stderr with what is left to remove.
   void Teardown();
+};
+
+// One KernelSwapPeer for a whole run, set up on first use, so that every kernel row of the run
+// uses the same swap file. A failed setup is remembered with its reason and not retried. Users set
+// the cgroup's limit they need with SetLimit() before each use.
+class SharedKernelPeer {
+ public:
+  SharedKernelPeer(std::string swap_dir, uint64_t swap_bytes)
+      : swap_dir_(std::move(swap_dir)), swap_bytes_(swap_bytes) {}
+
+  // The peer, or nullptr with the reason in *why.
+  KernelSwapPeer* Get(std::string* why);
+  // Removes what the peer created (KernelSwapPeer::Teardown); a later Get() sets it up again.
+  void Teardown();
+
+ private:
+  std::string swap_dir_;
+  uint64_t swap_bytes_;
+  bool tried_ = false;
+  bool ready_ = false;
+  std::string failure_;
+  KernelSwapPeer peer_;
 };
 
 }  // namespace faultline_bench

@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -29,6 +30,15 @@
 
 namespace faultline_bench {
 namespace {
+
+// Every page index of a region of `pages` pages, in a fixed pseudo-random order.
+std::vector<uint32_t> ShuffledPages(size_t pages) {
+  std::vector<uint32_t> order(pages);
+  for (size_t i = 0; i < pages; ++i) order[i] = static_cast<uint32_t>(i);
+  std::mt19937_64 random(20240601);
+  std::shuffle(order.begin(), order.end(), random);
+  return order;
+}
 
 constexpr char kUsage[] =
     "usage: %s [--quick] [--json] [--size MIB] [--repetitions N] [--swap-dir DIR]\n"

@@ -9,6 +9,7 @@
 #include <string>
 #include <system_error>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "kernel/uffd.h"
 #include "kernel/uffd_abi.h"
@@ -219,19 +220,9 @@ absl::StatusOr<void*> Runtime::Map(size_t length, unsigned flags) {
     if (!installed.ok()) return installed;
   }
   const int uffd = self_paging ? self_paging_uffd_ : uffd_;
-  void* address = RawMmap(nullptr, length, PROT_READ | PROT_WRITE,
-                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (address == MAP_FAILED) {
-    return ErrnoError(errno, absl::StrFormat("fl_map of %u bytes: mmap", length));
-  }
-  // 4 KiB pages: the page table, UFFDIO_MOVE and the swap slots all work page by page.
-  bool lock_failed = false;
-  if (int rc = PrepareRange(uffd, address, length, &lock_failed); rc != 0) {
-    RawMunmap(address, length);
-    return lock_failed ? ErrnoError(-rc, "fl_map: mlock2(MLOCK_ONFAULT)",
-                                    "raise RLIMIT_MEMLOCK or grant CAP_IPC_LOCK")
-                       : ErrnoError(-rc, "fl_map: registering the region with userfaultfd");
-  }
+  absl::StatusOr<void*> mapped = MapPrepared(uffd, length, PROT_READ | PROT_WRITE, "fl_map");
+  if (!mapped.ok()) return mapped.status();
+  void* address = *mapped;
   try {
     registry_.Add(reinterpret_cast<uintptr_t>(address), length / kPageSize, &counters_, uffd,
                   self_paging);
@@ -241,6 +232,22 @@ absl::StatusOr<void*> Runtime::Map(size_t length, unsigned flags) {
     return ErrnoError(ENOMEM, absl::StrFormat("fl_map of %u bytes: page table", length));
   }
   NoteManaged();
+  return address;
+}
+
+absl::StatusOr<void*> Runtime::MapPrepared(int uffd, size_t length, int prot, const char* call) {
+  void* address =
+      RawMmap(nullptr, length, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (address == MAP_FAILED) {
+    return ErrnoError(errno, absl::StrFormat("%s of %u bytes: mmap", call, length));
+  }
+  bool lock_failed = false;
+  if (int rc = PrepareRange(uffd, address, length, &lock_failed); rc != 0) {
+    RawMunmap(address, length);
+    return lock_failed ? ErrnoError(-rc, absl::StrCat(call, ": mlock2(MLOCK_ONFAULT)"),
+                                    "raise RLIMIT_MEMLOCK or grant CAP_IPC_LOCK")
+                       : ErrnoError(-rc, absl::StrCat(call, ": registering with userfaultfd"));
+  }
   return address;
 }
 

@@ -151,6 +151,9 @@ class Runtime final : public SigbusTarget {
   // with `uffd` for missing and write-protect faults. Returns 0 or -errno, with *lock_failed set
   // when it was the lock that failed; on failure nothing is left changed.
   static int PrepareRange(int uffd, void* address, size_t length, bool* lock_failed) noexcept;
+  // A new private anonymous mapping of `length` bytes with `prot`, prepared (PrepareRange) with
+  // `uffd`; errors name `call`.
+  static absl::StatusOr<void*> MapPrepared(int uffd, size_t length, int prot, const char* call);
   // Sets or clears PINNED on pages [first, first + count) of `region`; returns how many changed.
   uint64_t SetPinned(Region& region, uint64_t first, uint64_t count, bool pinned) noexcept;
   // Pins or unpins the managed pages of [begin, end) (-EINVAL, nothing changed, if `whole_range`

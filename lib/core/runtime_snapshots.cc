@@ -31,15 +31,9 @@ absl::StatusOr<void*> Runtime::TakeSnapshot(void* address, size_t length) {
   }
   const uintptr_t end = begin + length;
   // The snapshot's own region: read-only for the program, registered like any region.
-  void* mapped =
-      RawMmap(nullptr, length, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (mapped == MAP_FAILED) return ErrnoError(errno, "fl_snapshot_create: mmap");
-  bool lock_failed = false;
-  if (int rc = PrepareRange(uffd_, mapped, length, &lock_failed); rc != 0) {
-    RawMunmap(mapped, length);
-    return ErrnoError(-rc, lock_failed ? "fl_snapshot_create: mlock2(MLOCK_ONFAULT)"
-                                       : "fl_snapshot_create: registering with userfaultfd");
-  }
+  absl::StatusOr<void*> prepared = MapPrepared(uffd_, length, PROT_READ, "fl_snapshot_create");
+  if (!prepared.ok()) return prepared.status();
+  void* mapped = *prepared;
   // Room for sharing every page's slot, made before the registry's write lock is taken: nothing
   // may allocate (or touch the program's memory) while faults wait for that lock.
   try {
@@ -226,15 +220,10 @@ absl::StatusOr<void*> Runtime::OpenSnapshotFile(const std::string& path, size_t*
   if (!file.ok()) return ErrnoError(EINVAL, "fl_snapshot_open", file.status().message());
   const uint64_t pages = (*file)->page_count();
   const size_t bytes = pages << kPageShift;
-  void* address = RawMmap(nullptr, bytes, PROT_READ | PROT_WRITE,
-                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (address == MAP_FAILED) return ErrnoError(errno, "fl_snapshot_open: mmap");
-  bool lock_failed = false;
-  if (int rc = PrepareRange(uffd_, address, bytes, &lock_failed); rc != 0) {
-    RawMunmap(address, bytes);
-    return ErrnoError(-rc, lock_failed ? "fl_snapshot_open: mlock2(MLOCK_ONFAULT)"
-                                       : "fl_snapshot_open: registering with userfaultfd");
-  }
+  absl::StatusOr<void*> prepared =
+      MapPrepared(uffd_, bytes, PROT_READ | PROT_WRITE, "fl_snapshot_open");
+  if (!prepared.ok()) return prepared.status();
+  void* address = *prepared;
   try {
     absl::MutexLock files(&opened_files_mutex_);
     opened_files_.reserve(opened_files_.size() + 1);

@@ -173,16 +173,19 @@ TEST_CASE("a snapshot keeps its bytes when the source is written, discarded, cut
   void* middle = *runtime->TakeSnapshot(base + quarter, 2 * quarter);
   Fill(base, quarter, 2);                                                 // written
   REQUIRE(runtime->Advise(base + quarter, quarter, MADV_DONTNEED) == 0);  // discarded
-  runtime->Forget(base + 2 * quarter, quarter);                           // cut out and unmapped
+  // Cut out and unmapped, in the interposer's order: the kernel's munmap comes between.
+  runtime->PrepareUnmap(base + 2 * quarter, quarter);
   faultline::RawMunmap(base + 2 * quarter, quarter);
+  runtime->Forget(base + 2 * quarter, quarter);
   CHECK(Wrong(static_cast<char*>(whole), bytes, 1) == 0);
   CHECK(Wrong(static_cast<char*>(middle), 2 * quarter, 1, quarter / kPage) == 0);
   CHECK(Wrong(base, quarter, 2) == 0);
   CHECK(AllZero(base + quarter, quarter));
   CHECK(Wrong(base + 3 * quarter, quarter, 1, 3 * quarter / kPage) == 0);
   // The source gone entirely: the snapshots stay whole.
-  runtime->Forget(base, bytes);
+  runtime->PrepareUnmap(base, bytes);
   faultline::RawMunmap(base, bytes);
+  runtime->Forget(base, bytes);
   std::vector<char> copy = ReadAll(*runtime, whole, bytes);
   CHECK(Wrong(copy.data(), bytes, 1) == 0);
   REQUIRE(runtime->ReleaseSnapshot(whole).ok());
@@ -333,6 +336,7 @@ TEST_CASE("a saved snapshot opens as a region that reads back byte for byte, laz
   CHECK(after.peak_resident_pages == before.peak_resident_pages);
   REQUIRE(runtime->ReleaseSnapshot(snapshot).ok());
 
+  const uint64_t peak_before_open = StatsOf(*runtime).peak_resident_pages;
   size_t length = 0;
   absl::StatusOr<void*> opened = runtime->OpenSnapshotFile(file.path, &length);
   INFO(opened.status().ToString());
@@ -358,9 +362,12 @@ TEST_CASE("a saved snapshot opens as a region that reads back byte for byte, laz
   CHECK(wrong.load() == 0);
   fl_stats s = StatsOf(*runtime);
   CHECK(s.faults_swap_in - loads >= (bytes - hole) / kPage);  // each page read on first touch
-  // Read lazily under the limit, not loaded whole (the file is 32 MiB); the margin is the
-  // evictor's lag behind two faulting threads on a loaded machine.
-  CHECK(s.peak_resident_pages * kPage <= 4 * kMiB + 2 * kMiB);
+  // Read lazily under the limit, not loaded whole (the file is 32 MiB): reading it raised the
+  // peak no higher than the limit, plus the evictor's lag behind two faulting threads.
+  INFO("peak before opening " << peak_before_open << " pages, after reading "
+                              << s.peak_resident_pages);
+  CHECK((s.peak_resident_pages == peak_before_open ||
+         s.peak_resident_pages * kPage <= 4 * kMiB + kMiB));
   // The opened region is memory like any other: written, snapshotted, forked.
   Fill(image, kMiB, 12);
   void* again = *runtime->TakeSnapshot(image, bytes);

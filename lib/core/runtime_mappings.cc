@@ -210,12 +210,29 @@ void Runtime::ForgetLocked(RegionRegistry::Writer& writer, uintptr_t begin, uint
   }
 }
 
+void Runtime::PrepareUnmap(const void* address, size_t length) noexcept {
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(address);
+  const uintptr_t end = begin + length;
+  bool waited_for = false;
+  {
+    RegionRegistry::Reader regions(registry_);
+    regions.ForEachOverlap(begin, end, [&](Region& region) {
+      regions.ForEachSnapshotOf(region.id, [&](Region&) { waited_for = true; });
+    });
+  }
+  if (!waited_for) return;
+  RegionRegistry::Writer writer(registry_);
+  writer.ForEachOverlap(begin, end,
+                        [&](Region& region) { pager_->DetachSnapshots(writer, region); });
+}
+
 void* Runtime::Remap(void* old_address, size_t old_size, size_t new_size, int flags,
                      void* new_address) {
   const uintptr_t old_begin = reinterpret_cast<uintptr_t>(old_address);
   auto round_up = [](size_t n) { return (n + kPageSize - 1) & ~(kPageSize - 1); };
   old_size = round_up(old_size);
   new_size = round_up(new_size);
+  if ((flags & MREMAP_FIXED) != 0 && new_size > 0) PrepareUnmap(new_address, new_size);
   if (old_size == 0 || new_size == 0 || (flags & MREMAP_DONTUNMAP) != 0) {
     // Not meaningful for private memory (the kernel refuses the first two); MREMAP_DONTUNMAP
     // would leave a managed range behind without its pages. Nothing is changed.

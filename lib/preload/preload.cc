@@ -166,6 +166,9 @@ void* MapAndAdopt(void* address, size_t length, int prot, int flags, int fd, off
   int map_flags = flags;
   if (shared_anonymous) map_flags = (flags & ~MAP_SHARED) | MAP_PRIVATE;
   if (manage) map_flags |= MAP_NORESERVE;
+  if (runtime != nullptr && (flags & MAP_FIXED) != 0 && length > 0) {
+    runtime->PrepareUnmap(address, RoundUpToPage(length));  // the new mapping replaces these
+  }
   void* result = faultline::RawMmap(address, length, prot, map_flags, fd, offset);
   if (result == MAP_FAILED || runtime == nullptr) return result;
   if (manage) {
@@ -204,8 +207,9 @@ __attribute__((visibility("default"))) void* mmap64(void* address, size_t length
 
 __attribute__((visibility("default"))) int munmap(void* address, size_t length) {
   const int saved_errno = errno;
-  if (faultline::RawMunmap(address, length) != 0) return -1;
   Runtime* runtime = ProgramRuntime();
+  if (runtime != nullptr && length > 0) runtime->PrepareUnmap(address, RoundUpToPage(length));
+  if (faultline::RawMunmap(address, length) != 0) return -1;
   if (runtime != nullptr && length > 0) runtime->Forget(address, RoundUpToPage(length));
   errno = saved_errno;
   return 0;
@@ -224,6 +228,9 @@ __attribute__((visibility("default"))) void* mremap(void* old_address, size_t ol
   Runtime* runtime = ProgramRuntime();
   if (runtime == nullptr || reinterpret_cast<uintptr_t>(old_address) % kPageSize != 0 ||
       !runtime->Overlaps(old_address, RoundUpToPage(old_size == 0 ? 1 : old_size))) {
+    if (runtime != nullptr && (flags & MREMAP_FIXED) != 0 && new_size > 0) {
+      runtime->PrepareUnmap(new_address, RoundUpToPage(new_size));  // replaced by the move
+    }
     void* result = faultline::RawMremap(old_address, old_size, new_size, flags, new_address);
     if (result != MAP_FAILED && runtime != nullptr && (flags & MREMAP_FIXED) != 0) {
       runtime->Forget(result, RoundUpToPage(new_size));  // replaced whatever was there

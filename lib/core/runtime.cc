@@ -277,13 +277,15 @@ absl::Status Runtime::Unmap(void* address, size_t length) {
   {
     RegionRegistry::Writer writer(registry_);
     Region* found = writer.FirstOverlap(base, base + 1);
-    if (found == nullptr || found->base != base || found->bytes() != length || found->read_only) {
-      return ErrnoError(
-          EINVAL, "fl_unmap",
-          absl::StrFormat("[%p, +%u) is not a region returned by fl_map", address, length));
+    if (found != nullptr && found->base == base && found->bytes() == length && !found->read_only) {
+      pager_->DetachSnapshots(writer, *found);  // snapshots of it keep their bytes
+      region = writer.Take(found);
     }
-    pager_->DetachSnapshots(writer, *found);  // snapshots of it keep their bytes
-    region = writer.Take(found);
+  }
+  if (region == nullptr) {  // the message is made outside the lock: it allocates
+    return ErrnoError(
+        EINVAL, "fl_unmap",
+        absl::StrFormat("[%p, +%u) is not a region returned by fl_map", address, length));
   }
   pager_->ReleaseRegionSlots(*region);
   DropPins(*region, 0, region->pages.size());

@@ -43,46 +43,56 @@ absl::StatusOr<void*> Runtime::TakeSnapshot(void* address, size_t length) {
     RawMunmap(mapped, length);
     return ErrnoError(ENOMEM, "fl_snapshot_create", "out of memory for shared slots");
   }
-  absl::Status status;
+  // Under the lock only flags are set: an error's message allocates.
+  enum class Outcome { kTaken, kNotInOneRegion, kNoMemory, kTooMany } outcome = Outcome::kTaken;
   {
     RegionRegistry::Writer writer(registry_);
     Region* source = writer.FirstOverlap(begin, end);
+    Region* snapshot = nullptr;
     if (source == nullptr || source->base > begin || source->end() < end || source->read_only) {
-      status = ErrnoError(
-          EINVAL, "fl_snapshot_create",
-          absl::StrFormat("[%p, +%u) is not inside one managed region", address, length));
+      outcome = Outcome::kNotInOneRegion;
     } else {
-      const uint64_t first = (begin - source->base) >> kPageShift;
-      const uint64_t pages = length >> kPageShift;
-      Region* snapshot = nullptr;
       try {
-        snapshot = writer.Add(reinterpret_cast<uintptr_t>(mapped), pages, &counters_, uffd_, false);
+        snapshot = writer.Add(reinterpret_cast<uintptr_t>(mapped), length >> kPageShift, &counters_,
+                              uffd_, false);
       } catch (const std::bad_alloc&) {
-        status = ErrnoError(ENOMEM, "fl_snapshot_create", "out of memory for the page table");
+        outcome = Outcome::kNoMemory;
       }
-      if (snapshot != nullptr) {
-        snapshot->read_only = true;
-        snapshot->prot = PROT_READ;
-        snapshot->snapshot_source = source->id;
-        snapshot->snapshot_first = first;
-        if (!writer.LinkSnapshot(snapshot)) {
-          writer.Take(snapshot);
-          status = ErrnoError(ENOSPC, "fl_snapshot_create",
-                              absl::StrFormat("%u snapshots already wait for copies of pages; "
-                                              "release one",
-                                              kMaxLinkedSnapshots));
-        } else if (pager_->FillNewSnapshot(*source, first, *snapshot) == 0) {
-          // Nothing waits for the source: the snapshot is complete on its own.
-          snapshot->snapshot_source = 0;
-          writer.UnlinkSnapshot(snapshot);
-        }
+    }
+    if (snapshot != nullptr) {
+      const uint64_t first = (begin - source->base) >> kPageShift;
+      snapshot->read_only = true;
+      snapshot->prot = PROT_READ;
+      snapshot->snapshot_source = source->id;
+      snapshot->snapshot_first = first;
+      if (!writer.LinkSnapshot(snapshot)) {
+        writer.Take(snapshot);
+        outcome = Outcome::kTooMany;
+      } else if (pager_->FillNewSnapshot(*source, first, *snapshot) == 0) {
+        // Nothing waits for the source: the snapshot is complete on its own.
+        snapshot->snapshot_source = 0;
+        writer.UnlinkSnapshot(snapshot);
       }
     }
   }
-  if (!status.ok()) {
+  if (outcome != Outcome::kTaken) {
     uffd::Unregister(uffd_, mapped, length);
     RawMunmap(mapped, length);
-    return status;
+  }
+  switch (outcome) {
+    case Outcome::kTaken:
+      break;
+    case Outcome::kNotInOneRegion:
+      return ErrnoError(
+          EINVAL, "fl_snapshot_create",
+          absl::StrFormat("[%p, +%u) is not inside one managed region", address, length));
+    case Outcome::kNoMemory:
+      return ErrnoError(ENOMEM, "fl_snapshot_create", "out of memory for the page table");
+    case Outcome::kTooMany:
+      return ErrnoError(
+          ENOSPC, "fl_snapshot_create",
+          absl::StrFormat("%u snapshots already wait for copies of pages; release one",
+                          kMaxLinkedSnapshots));
   }
   snapshots_.fetch_add(1, std::memory_order_relaxed);
   NoteManaged();
@@ -164,13 +174,13 @@ absl::Status Runtime::ReleaseSnapshot(const void* snapshot) {
     RegionRegistry::Writer writer(registry_);
     Region* region = writer.FirstOverlap(reinterpret_cast<uintptr_t>(snapshot),
                                          reinterpret_cast<uintptr_t>(snapshot) + 1);
-    if (region == nullptr || !region->read_only ||
-        region->base != reinterpret_cast<uintptr_t>(snapshot)) {
-      return ErrnoError(EINVAL, "fl_snapshot_release", "not a snapshot");
+    if (region != nullptr && region->read_only &&
+        region->base == reinterpret_cast<uintptr_t>(snapshot)) {
+      pager_->ForgetSnapshot(writer, *region);
+      gone = writer.Take(region);
     }
-    pager_->ForgetSnapshot(writer, *region);
-    gone = writer.Take(region);
   }
+  if (gone == nullptr) return ErrnoError(EINVAL, "fl_snapshot_release", "not a snapshot");
   pager_->ReleaseRegionSlots(*gone);
   uffd::Unregister(gone->uffd, reinterpret_cast<void*>(gone->base), gone->bytes());
   RawMunmap(reinterpret_cast<void*>(gone->base), gone->bytes());
@@ -250,14 +260,20 @@ absl::StatusOr<void*> Runtime::OpenSnapshotFile(const std::string& path, size_t*
 
 void Runtime::CloseUnusedSnapshotFiles() {
   absl::MutexLock files(&opened_files_mutex_);
-  if (opened_files_.empty()) return;
-  RegionRegistry::Reader regions(registry_);
-  std::erase_if(opened_files_, [&](const std::unique_ptr<SnapshotFileReader>& file) {
-    bool used = false;
-    regions.ForEachOverlap(0, UINTPTR_MAX,
-                           [&](Region& region) { used |= region.backing == file.get(); });
-    return !used;
-  });
+  // Whether each file is still read from, decided under the registry's lock; the unused ones
+  // are closed after it (freeing memory may touch the program's heap).
+  std::vector<bool> used(opened_files_.size(), false);
+  {
+    RegionRegistry::Reader regions(registry_);
+    regions.ForEachOverlap(0, UINTPTR_MAX, [&](Region& region) {
+      for (size_t i = 0; i < opened_files_.size(); ++i) {
+        if (region.backing == opened_files_[i].get()) used[i] = true;
+      }
+    });
+  }
+  for (size_t i = opened_files_.size(); i-- > 0;) {
+    if (!used[i]) opened_files_.erase(opened_files_.begin() + static_cast<std::ptrdiff_t>(i));
+  }
 }
 
 }  // namespace faultline

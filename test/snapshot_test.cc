@@ -450,3 +450,26 @@ TEST_CASE("a snapshot of a self-paging region: writes to its pages are copied, n
   REQUIRE(runtime->ReleaseSnapshot(snapshot).ok());
   REQUIRE(runtime->Unmap(base, bytes).ok());
 }
+
+TEST_CASE("a snapshot whose mapping the program cuts keeps the rest of its bytes", "[snapshot]") {
+  faultline::test::SkipUnlessUserfaultfd();
+  auto runtime = MakeRuntime(32 * kMiB);  // everything resident: every snapshot page waits
+  const size_t bytes = 8 * kMiB, half = bytes / 2;
+  char* base = MapAdopted(*runtime, bytes);
+  Fill(base, bytes, 16);
+  char* snapshot = static_cast<char*>(*runtime->TakeSnapshot(base, bytes));
+  // The program unmaps the first half of the snapshot's mapping, as the interposer reports it.
+  runtime->PrepareUnmap(snapshot, half);
+  faultline::RawMunmap(snapshot, half);
+  runtime->Forget(snapshot, half);
+  Fill(base, bytes, 17);
+  CHECK(Wrong(snapshot + half, half, 16, half / kPage) == 0);
+  CHECK(Wrong(base, bytes, 17) == 0);
+  runtime->PrepareUnmap(snapshot + half, half);
+  faultline::RawMunmap(snapshot + half, half);
+  runtime->Forget(snapshot + half, half);
+  runtime->PrepareUnmap(base, bytes);
+  faultline::RawMunmap(base, bytes);
+  runtime->Forget(base, bytes);
+  CHECK(StatsOf(*runtime).regions == 0);
+}

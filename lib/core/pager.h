@@ -163,6 +163,10 @@ class Pager {
   // pages gets its bytes now, and those snapshots stop referring to it. REQUIRES: the registry's
   // write lock.
   void DetachSnapshots(RegionRegistry::Writer& writer, Region& source) noexcept;
+  // Before a snapshot's own region is cut (the program unmapped part of its mapping): its pages
+  // that still wait get their source's bytes now, and it stops referring to the source.
+  // REQUIRES: the registry's write lock.
+  void CompleteSnapshot(RegionRegistry::Writer& writer, Region& snapshot) noexcept;
   // Before a snapshot's region is removed: its source pages stop waiting for it (their SNAPSHOT
   // bit is cleared unless another snapshot still waits for them). REQUIRES: the write lock.
   void ForgetSnapshot(RegionRegistry::Writer& writer, Region& snapshot) noexcept;

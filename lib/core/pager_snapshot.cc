@@ -144,6 +144,21 @@ void Pager::DetachSnapshots(RegionRegistry::Writer& writer, Region& source) noex
   }
 }
 
+void Pager::CompleteSnapshot(RegionRegistry::Writer& writer, Region& snapshot) noexcept {
+  if (snapshot.snapshot_source == 0) return;
+  Region* source = writer.FindById(snapshot.snapshot_source);
+  FL_CHECK(source != nullptr, "a snapshot waits for a region that is gone");
+  for (uint64_t at = 0; at < snapshot.pages.size(); ++at) {
+    if (!snapshot.pages.Peek(at).snapshot()) continue;
+    const uint64_t index = snapshot.snapshot_first + at;
+    PageWord word = source->pages.Lock(index);
+    word = CopyToSnapshots(writer, *source, index, word, source->PageAddress(index));
+    source->pages.Unlock(index, word);
+  }
+  snapshot.snapshot_source = 0;
+  writer.UnlinkSnapshot(&snapshot);
+}
+
 void Pager::ForgetSnapshot(RegionRegistry::Writer& writer, Region& snapshot) noexcept {
   if (snapshot.snapshot_source == 0) return;
   Region* source = writer.FindById(snapshot.snapshot_source);

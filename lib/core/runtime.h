@@ -71,7 +71,7 @@ class Runtime final : public SigbusTarget {
   void RelockRegions() noexcept;
   // The program is about to unmap [address, +length) or map over it (munmap, MAP_FIXED,
   // MREMAP_FIXED): snapshots still waiting for its pages' bytes copy them now, while they are
-  // still mapped. Allocates nothing.
+  // still mapped (and so does a snapshot whose own mapping it is). Allocates nothing.
   void PrepareUnmap(const void* address, size_t length) noexcept;
   // The program has unmapped [address, +length) (munmap, or a MAP_FIXED mapping made over it):
   // the managed pages there are forgotten and their slots freed; regions are cut around them.

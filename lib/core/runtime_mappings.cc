@@ -82,8 +82,10 @@ bool Runtime::Reshape(RegionRegistry::Writer& writer, Region* region, const Piec
                       int count, Change change, Region** made) {
   std::unique_ptr<Region> created[3];
   FL_CHECK(count <= 3, "a region is cut into at most three pieces");
-  // Snapshots of the region get the bytes they wait for now: its pages change hands.
+  // Snapshots of the region get the bytes they wait for now: its pages change hands. A snapshot's
+  // own region (the program unmapped part of its mapping) is completed first, for the same reason.
   pager_->DetachSnapshots(writer, *region);
+  pager_->CompleteSnapshot(writer, *region);
   for (int i = 0; i < count; ++i) {
     const Piece& piece = pieces[i];
     // Bookkeeping memory for a region that exists already in the program: losing track of it
@@ -96,6 +98,7 @@ bool Runtime::Reshape(RegionRegistry::Writer& writer, Region* region, const Piec
     created[i]->shared_anonymous = region->shared_anonymous;
     created[i]->prot = region->prot;
     created[i]->backing = region->backing;
+    created[i]->read_only = region->read_only;
     for (uint64_t p = 0; p < piece.count; ++p) {
       created[i]->pages.Inherit(p, region->pages.Peek(piece.first + p));
     }
@@ -217,13 +220,16 @@ void Runtime::PrepareUnmap(const void* address, size_t length) noexcept {
   {
     RegionRegistry::Reader regions(registry_);
     regions.ForEachOverlap(begin, end, [&](Region& region) {
+      waited_for |= region.snapshot_source != 0;  // a snapshot's own pages wait
       regions.ForEachSnapshotOf(region.id, [&](Region&) { waited_for = true; });
     });
   }
   if (!waited_for) return;
   RegionRegistry::Writer writer(registry_);
-  writer.ForEachOverlap(begin, end,
-                        [&](Region& region) { pager_->DetachSnapshots(writer, region); });
+  writer.ForEachOverlap(begin, end, [&](Region& region) {
+    pager_->DetachSnapshots(writer, region);
+    pager_->CompleteSnapshot(writer, region);
+  });
 }
 
 void* Runtime::Remap(void* old_address, size_t old_size, size_t new_size, int flags,

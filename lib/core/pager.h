@@ -257,9 +257,10 @@ class Pager {
                            const char* bytes) noexcept;
   // A fault on snapshot page `at` that still waits for its source: gives it (and every other
   // snapshot waiting for the same page) the source page's bytes. Takes the source page's lock
-  // first (lock order: source page, then snapshot page). REQUIRES: no page lock held.
-  void FillSnapshotPage(const RegionRegistry::Reader& regions, Region& snapshot,
-                        uint64_t at) noexcept;
+  // first (lock order: source page, then snapshot page). `Registry` is a RegionRegistry::Reader
+  // or Writer held by the caller. REQUIRES: no page lock held.
+  template <typename Registry>
+  void FillSnapshotPage(const Registry& regions, Region& snapshot, uint64_t at) noexcept;
 
   // Eviction (pager_evict.cc).
   // Calls apply(index, words, n) for runs of pages [first, first + count) of `region`, each run

@@ -56,8 +56,8 @@ template PageWord Pager::CopyToSnapshots(const RegionRegistry::Reader&, Region&,
 template PageWord Pager::CopyToSnapshots(const RegionRegistry::Writer&, Region&, uint64_t, PageWord,
                                          const char*) noexcept;
 
-void Pager::FillSnapshotPage(const RegionRegistry::Reader& regions, Region& snapshot,
-                             uint64_t at) noexcept {
+template <typename Registry>
+void Pager::FillSnapshotPage(const Registry& regions, Region& snapshot, uint64_t at) noexcept {
   Region* source = regions.FindById(snapshot.snapshot_source);
   FL_CHECK(source != nullptr, "a snapshot page waits for a region that is gone");
   const uint64_t index = snapshot.snapshot_first + at;
@@ -68,6 +68,9 @@ void Pager::FillSnapshotPage(const RegionRegistry::Reader& regions, Region& snap
   }
   source->pages.Unlock(index, word);
 }
+
+template void Pager::FillSnapshotPage(const RegionRegistry::Reader&, Region&, uint64_t) noexcept;
+template void Pager::FillSnapshotPage(const RegionRegistry::Writer&, Region&, uint64_t) noexcept;
 
 uint64_t Pager::FillNewSnapshot(Region& source, uint64_t first, Region& snapshot) noexcept {
   const uint64_t count = snapshot.pages.size();
@@ -125,35 +128,17 @@ uint64_t Pager::FillNewSnapshot(Region& source, uint64_t first, Region& snapshot
 }
 
 void Pager::DetachSnapshots(RegionRegistry::Writer& writer, Region& source) noexcept {
+  // Collected first: completing a snapshot unlinks it from the table being walked.
   Region* snapshots[kMaxLinkedSnapshots];
   uint32_t linked = 0;
   writer.ForEachSnapshotOf(source.id, [&](Region& snapshot) { snapshots[linked++] = &snapshot; });
-  for (uint32_t s = 0; s < linked; ++s) {
-    Region& snapshot = *snapshots[s];
-    for (uint64_t at = 0; at < snapshot.pages.size(); ++at) {
-      if (!snapshot.pages.Peek(at).snapshot()) continue;
-      const uint64_t index = snapshot.snapshot_first + at;
-      PageWord word = source.pages.Lock(index);
-      word = CopyToSnapshots(writer, source, index, word, source.PageAddress(index));
-      source.pages.Unlock(index, word);
-    }
-  }
-  for (uint32_t s = 0; s < linked; ++s) {
-    snapshots[s]->snapshot_source = 0;
-    writer.UnlinkSnapshot(snapshots[s]);
-  }
+  for (uint32_t s = 0; s < linked; ++s) CompleteSnapshot(writer, *snapshots[s]);
 }
 
 void Pager::CompleteSnapshot(RegionRegistry::Writer& writer, Region& snapshot) noexcept {
   if (snapshot.snapshot_source == 0) return;
-  Region* source = writer.FindById(snapshot.snapshot_source);
-  FL_CHECK(source != nullptr, "a snapshot waits for a region that is gone");
   for (uint64_t at = 0; at < snapshot.pages.size(); ++at) {
-    if (!snapshot.pages.Peek(at).snapshot()) continue;
-    const uint64_t index = snapshot.snapshot_first + at;
-    PageWord word = source->pages.Lock(index);
-    word = CopyToSnapshots(writer, *source, index, word, source->PageAddress(index));
-    source->pages.Unlock(index, word);
+    if (snapshot.pages.Peek(at).snapshot()) FillSnapshotPage(writer, snapshot, at);
   }
   snapshot.snapshot_source = 0;
   writer.UnlinkSnapshot(&snapshot);

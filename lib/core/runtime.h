@@ -144,7 +144,6 @@ class Runtime final : public SigbusTarget {
                Change change, Region** made);
   void ForgetLocked(RegionRegistry::Writer& writer, uintptr_t begin, uintptr_t end);
   void NoteManaged();
-  Region* FindSnapshot(const RegionRegistry::Reader& regions, const void* snapshot);
   // Page `at` of a snapshot into `page` under the registry's read lock; kLost with *error set
   // when the page was lost (EIO) or the snapshot is not there (EINVAL).
   Pager::SnapshotPage ReadSnapshotPage(const void* snapshot, uint64_t at, char* page,

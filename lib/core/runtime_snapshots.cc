@@ -22,6 +22,18 @@
 #include "util/status.h"
 
 namespace faultline {
+namespace {
+
+// The snapshot region named `snapshot` (the address of its mapping), or nullptr. `Registry` is a
+// RegionRegistry::Reader or Writer held by the caller.
+template <typename Registry>
+Region* FindSnapshot(const Registry& regions, const void* snapshot) {
+  const uintptr_t base = reinterpret_cast<uintptr_t>(snapshot);
+  Region* region = regions.FirstOverlap(base, base + 1);
+  return region != nullptr && region->read_only && region->base == base ? region : nullptr;
+}
+
+}  // namespace
 
 absl::StatusOr<void*> Runtime::TakeSnapshot(void* address, size_t length) {
   const uintptr_t begin = reinterpret_cast<uintptr_t>(address);
@@ -99,15 +111,6 @@ absl::StatusOr<void*> Runtime::TakeSnapshot(void* address, size_t length) {
   return mapped;
 }
 
-// The snapshot region named `snapshot`, or nullptr.
-Region* Runtime::FindSnapshot(const RegionRegistry::Reader& regions, const void* snapshot) {
-  Region* region = regions.Find(reinterpret_cast<uintptr_t>(snapshot));
-  return region != nullptr && region->read_only &&
-                 region->base == reinterpret_cast<uintptr_t>(snapshot)
-             ? region
-             : nullptr;
-}
-
 Pager::SnapshotPage Runtime::ReadSnapshotPage(const void* snapshot, uint64_t at, char* page,
                                               absl::Status* error) {
   // The lock is held for this page only, and the page goes to `page` (not the program's memory,
@@ -172,10 +175,7 @@ absl::Status Runtime::ReleaseSnapshot(const void* snapshot) {
   std::unique_ptr<Region> gone;
   {
     RegionRegistry::Writer writer(registry_);
-    Region* region = writer.FirstOverlap(reinterpret_cast<uintptr_t>(snapshot),
-                                         reinterpret_cast<uintptr_t>(snapshot) + 1);
-    if (region != nullptr && region->read_only &&
-        region->base == reinterpret_cast<uintptr_t>(snapshot)) {
+    if (Region* region = FindSnapshot(writer, snapshot)) {
       pager_->ForgetSnapshot(writer, *region);
       gone = writer.Take(region);
     }

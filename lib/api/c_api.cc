@@ -15,6 +15,7 @@
 #include "api/internal.h"
 #include "core/runtime.h"
 #include "faultline/faultline.h"
+#include "util/errno_name.h"
 #include "util/status.h"
 
 namespace faultline {
@@ -286,9 +287,7 @@ int fl_snapshot_release(fl_snapshot* snapshot) {
 }
 
 const char* fl_strerror(int error) {
-  if (error == 0) return "Success";
-  const char* text = strerrordesc_np(error < 0 ? -error : error);
-  return text != nullptr ? text : "Unknown error";
+  return error == 0 ? "Success" : faultline::ErrnoDescription(error);
 }
 
 const char* fl_last_error(void) { return faultline::t_last_error; }

@@ -5,20 +5,11 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <system_error>
-
 #include "core/threads.h"
 
 namespace faultline {
-namespace {
-int MakeEventFd() {
-  int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
-  return fd;
-}
-}  // namespace
 
-ForkHolds::ForkHolds(SwapSlotAllocator* slots) : slots_(slots), wake_fd_(MakeEventFd()) {
+ForkHolds::ForkHolds(SwapSlotAllocator* slots, int wake_fd) : slots_(slots), wake_fd_(wake_fd) {
   watched_.fill(-1);
   thread_ = StartLibraryThread("fl-fork", [this] { Run(); });
 }

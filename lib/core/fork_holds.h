@@ -26,9 +26,9 @@ class ForkHolds {
     int write_fd = -1;
   };
 
-  // Starts the watching thread. Throws std::system_error when the thread or its eventfd cannot
-  // be made.
-  explicit ForkHolds(SwapSlotAllocator* slots);
+  // Starts the watching thread, which `wake_fd` (a non-blocking eventfd, owned from now on)
+  // wakes. Throws std::system_error when the thread cannot be started.
+  ForkHolds(SwapSlotAllocator* slots, int wake_fd);
   ~ForkHolds();
   ForkHolds(const ForkHolds&) = delete;
   ForkHolds& operator=(const ForkHolds&) = delete;

@@ -17,6 +17,7 @@
 #include "kernel/uffd.h"
 #include "swap/checksum.h"
 #include "util/check.h"
+#include "util/errno_name.h"
 #include "util/log.h"
 #include "util/raw_memory.h"
 
@@ -112,7 +113,7 @@ uint32_t Pager::ReclaimBatch(IoContext& ctx, const RegionRegistry::Reader& regio
         // This page cannot be moved now (EBUSY: pinned or shared): it stays resident.
         Log().debug("UFFDIO_MOVE of page {} refused: {}",
                     static_cast<void*>(victims[p].region->PageAddress(victims[p].index)),
-                    strerror(-rc));
+                    ErrnoName(rc));
         ++p;
       }
     }
@@ -230,7 +231,7 @@ void Pager::FinishWrite(const RegionRegistry::Reader& regions, int chunk, uint32
   } else {
     r_.stats->io_errors.Add();
     Log().error("swap write of {} pages failed ({}): the pages stay in memory", run.count,
-                result < 0 ? strerror(-result) : "short write");
+                result < 0 ? ErrnoName(result) : "short write");
   }
   for (uint32_t p = run.first; p < run.first + run.count; ++p) {
     const EvictVictim& victim = batch.victim[p];

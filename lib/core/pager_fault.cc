@@ -13,6 +13,7 @@
 #include "snapshot/snapshot_file.h"
 #include "swap/checksum.h"
 #include "util/check.h"
+#include "util/errno_name.h"
 #include "util/log.h"
 
 namespace faultline {
@@ -36,7 +37,7 @@ size_t CopyIn(int uffd, char* dst, const char* src, size_t len, bool write_prote
       continue;
     }
     if (rc != -ENOENT && rc != -ESRCH) {
-      Log().error("UFFDIO_COPY to {} failed: {}", static_cast<void*>(dst + total), strerror(-rc));
+      Log().error("UFFDIO_COPY to {} failed: {}", static_cast<void*>(dst + total), ErrnoName(rc));
     }
     break;
   }
@@ -350,7 +351,7 @@ void Pager::FinishRead(const RegionRegistry::Reader& regions, int chunk, int32_t
       if (good) continue;
       InstallLoaded(*region, op, buffer, run_start, i - run_start);
       PoisonLoaded(*region, op, i,
-                   io_ok ? "checksum mismatch" : strerror(result < 0 ? -result : EIO));
+                   io_ok ? "checksum mismatch" : ErrnoName(result < 0 ? result : EIO));
       if (io_ok) r_.stats->checksum_errors.Add();
       run_start = i + 1;
     }

@@ -28,6 +28,7 @@
 #include "kernel/uffd_abi.h"
 #include "snapshot/snapshot_file.h"
 #include "swap/checksum.h"
+#include "util/errno_name.h"
 #include "util/log.h"
 
 namespace faultline {
@@ -86,7 +87,7 @@ uint64_t Pager::MaterializeInChild(const RegionRegistry& registry) noexcept {
   int mem_fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
   if (mem_fd < 0) {
     Log().critical("fork: cannot open /proc/self/mem ({}); the child's evicted pages are lost",
-                   strerror(errno));
+                   ErrnoName(errno));
     return 0;
   }
   // The child's own copy of a read buffer (aligned for the swap file's O_DIRECT).

@@ -174,7 +174,9 @@ absl::Status Runtime::Start(const fl_config& c) {
   evictor_ = std::make_unique<Evictor>(pager_.get(), &registry_, &counters_, evictor_wake_fd_,
                                        std::move(*ring), c.fault_threads, &hints_);
   evictor_->Start();
-  fork_holds_ = std::make_unique<ForkHolds>(slots_.get());
+  int fork_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fork_wake_fd < 0) return ErrnoError(errno, "eventfd");
+  fork_holds_ = std::make_unique<ForkHolds>(slots_.get(), fork_wake_fd);
   Log().info("runtime started: limit {} MiB, swap {} (up to {} MiB), {} fault thread(s)",
              c.memory_limit >> 20, swap_->description(), (swap_->slot_count() * kPageSize) >> 20,
              c.fault_threads);

@@ -21,6 +21,7 @@
 #include "core/runtime.h"
 #include "kernel/uffd.h"
 #include "util/check.h"
+#include "util/errno_name.h"
 #include "util/log.h"
 #include "util/raw_memory.h"
 
@@ -486,7 +487,7 @@ void Runtime::ShareRegion(RegionRegistry::Writer& writer, Region* region) {
     Log().error(
         "fork: cannot make shared memory for the MAP_SHARED mapping at {} ({}): parent "
         "and child will each have a private copy",
-        base, strerror(errno));
+        base, ErrnoName(errno));
     region->shared_anonymous = false;
     if (memfd >= 0) close(memfd);
     if (buffer != MAP_FAILED) RawMunmap(buffer, kPageSize);
@@ -498,7 +499,7 @@ void Runtime::ShareRegion(RegionRegistry::Writer& writer, Region* region) {
     off_t offset = static_cast<off_t>(index << kPageShift);
     if (pwrite(memfd, source, kPageSize, offset) != static_cast<ssize_t>(kPageSize)) {
       Log().error("fork: copying page {} into shared memory failed ({})",
-                  static_cast<void*>(region->PageAddress(index)), strerror(errno));
+                  static_cast<void*>(region->PageAddress(index)), ErrnoName(errno));
     }
   };
   for (uint64_t i = 0; i < region->pages.size(); ++i) {

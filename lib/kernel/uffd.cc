@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_format.h"
 #include "kernel/uffd_abi.h"
+#include "util/errno_name.h"
 #include "util/status.h"
 
 namespace faultline::uffd {
@@ -57,7 +58,7 @@ absl::StatusOr<int> Open(uint64_t features) {
     return ErrnoError(err, absl::StrFormat("UFFDIO_API with features %#x", features),
                       absl::StrFormat("%s (this kernel lacks a needed userfaultfd feature; "
                                       "Linux 6.8 or newer is required)",
-                                      strerror(err)));
+                                      ErrnoDescription(err)));
   }
   if ((api.features & features) != features) {
     close(fd);

@@ -5,7 +5,8 @@
 
 #include <cerrno>
 #include <cstdio>
-#include <cstring>
+
+#include "util/errno_name.h"
 
 namespace faultline {
 namespace {
@@ -131,14 +132,15 @@ bool ReadPreloadConfig(EnvLookup lookup, uint64_t total_ram, PreloadConfig* conf
   if (swap_dir != nullptr && *swap_dir != '\0') {
     struct stat st {};
     if (stat(swap_dir, &st) != 0) {
-      return Fail(error, error_size, "FAULTLINE_SWAP_DIR=%s: %s", swap_dir, std::strerror(errno));
+      return Fail(error, error_size, "FAULTLINE_SWAP_DIR=%s: %s", swap_dir,
+                  ErrnoDescription(errno));
     }
     if (!S_ISDIR(st.st_mode)) {
       return Fail(error, error_size, "FAULTLINE_SWAP_DIR=%s is not a directory", swap_dir);
     }
     if (access(swap_dir, W_OK | X_OK) != 0) {
       return Fail(error, error_size, "FAULTLINE_SWAP_DIR=%s is not writable: %s", swap_dir,
-                  std::strerror(errno));
+                  ErrnoDescription(errno));
     }
     c.swap_dir = swap_dir;
   }

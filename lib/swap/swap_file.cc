@@ -14,6 +14,7 @@
 #include <cstring>
 #include <utility>
 
+#include "util/errno_name.h"
 #include "util/status.h"
 
 namespace faultline {
@@ -183,12 +184,14 @@ absl::Status ProbeDirectIo(int fd, uint32_t page_size, uint32_t alignment,
   if (written < 0) {
     const int err = errno;
     if (err == EINVAL) return NoDirectIo(where);
-    return ErrnoError(err, where, std::string("test write with O_DIRECT failed: ") + strerror(err));
+    return ErrnoError(err, where,
+                      std::string("test write with O_DIRECT failed: ") + ErrnoDescription(err));
   }
   const ssize_t read_back = pread(fd, in.get(), page_size, 0);
   if (read_back < 0) {
     const int err = errno;
-    return ErrnoError(err, where, std::string("test read with O_DIRECT failed: ") + strerror(err));
+    return ErrnoError(err, where,
+                      std::string("test read with O_DIRECT failed: ") + ErrnoDescription(err));
   }
   if (written != static_cast<ssize_t>(page_size) || read_back != static_cast<ssize_t>(page_size) ||
       std::memcmp(in.get(), out.get(), page_size) != 0) {
@@ -236,7 +239,7 @@ absl::StatusOr<std::unique_ptr<SwapFile>> SwapFile::Open(const std::string& path
     struct stat parent_st {};
     if (stat(parent.c_str(), &parent_st) != 0) {
       const int err = errno;
-      return ErrnoError(err, where, "its directory " + parent + ": " + strerror(err));
+      return ErrnoError(err, where, "its directory " + parent + ": " + ErrnoDescription(err));
     }
     if (!S_ISDIR(parent_st.st_mode)) {
       return ErrnoError(ENOTDIR, where, parent + " is not a directory");
@@ -267,7 +270,8 @@ absl::StatusOr<std::unique_ptr<SwapFile>> SwapFile::Open(const std::string& path
   if (ftruncate(file.fd, static_cast<off_t>(size)) != 0) {
     const int err = errno;
     return ErrnoError(
-        err, where, "cannot size the file to " + std::to_string(size) + " bytes: " + strerror(err));
+        err, where,
+        "cannot size the file to " + std::to_string(size) + " bytes: " + ErrnoDescription(err));
   }
   if (absl::Status status = ProbeDirectIo(file.fd, page_size, *dio_mem_align, where);
       !status.ok()) {

@@ -1,12 +1,12 @@
 #include "util/status.h"
 
 #include <cerrno>
-#include <cstring>
 #include <string>
 
 #include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "util/errno_name.h"
 
 namespace faultline {
 namespace {
@@ -50,7 +50,7 @@ absl::Status Build(int err, std::string message) {
 }  // namespace
 
 absl::Status ErrnoError(int err, absl::string_view context) {
-  return Build(err, absl::StrCat(context, ": ", std::strerror(err)));
+  return Build(err, absl::StrCat(context, ": ", ErrnoDescription(err)));
 }
 
 absl::Status ErrnoError(int err, absl::string_view context, absl::string_view detail) {

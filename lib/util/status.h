@@ -8,11 +8,12 @@
 
 namespace faultline {
 
-// An error status whose message is "<context>: <strerror(err)>" and whose payload keeps `err`,
-// so that ErrnoOf() gives it back exactly. `err` is a positive errno value.
+// An error status whose message is "<context>: <description of err>" (util/errno_name.h, the
+// text strerror would give in English) and whose payload keeps `err`, so that ErrnoOf() gives it
+// back exactly. `err` is a positive errno value.
 absl::Status ErrnoError(int err, absl::string_view context);
 
-// Same with a message of the caller's own (for errors that need more words than strerror).
+// Same with a message of the caller's own (for errors that need more words than the description).
 absl::Status ErrnoError(int err, absl::string_view context, absl::string_view detail);
 
 // The positive errno carried by `status` (EIO when it carries none); 0 for an ok status.

@@ -83,8 +83,12 @@ bool FaultHandler::ServeOnce() noexcept {
     for (int i = 0; i < n; ++i) {
       // Only page faults arrive: the runtime's uffd enables no non-cooperative events.
       if (messages[i].event != UFFD_EVENT_PAGEFAULT) continue;
-      pager_->HandleFault(ctx_, regions, messages[i].arg.pagefault.address,
-                          messages[i].arg.pagefault.flags, now);
+      const auto& fault = messages[i].arg.pagefault;
+      // A library thread's fault could only be served by faultline's threads, which may be
+      // waiting for it (core/threads.h): stop loudly rather than deadlock.
+      const pid_t tid = static_cast<pid_t>(fault.feat.ptid);
+      if (IsLibraryThread(tid)) LibraryThreadFaulted(tid, fault.address, "userfaultfd");
+      pager_->HandleFault(ctx_, regions, fault.address, fault.flags, now);
     }
   }
   if (ServeMailbox(regions)) worked = true;

@@ -97,7 +97,10 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Create(const fl_config& config
 
 absl::Status Runtime::Start(const fl_config& c) {
   config_ = c;
-  absl::StatusOr<int> uffd = uffd::Open(UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_POISON);
+  // THREAD_ID: each fault names its thread, so that a library thread's fault is caught
+  // (core/threads.h).
+  absl::StatusOr<int> uffd =
+      uffd::Open(UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_POISON | UFFD_FEATURE_THREAD_ID);
   if (!uffd.ok()) return uffd.status();
   uffd_ = *uffd;
   absl::StatusOr<int> staging_uffd = uffd::Open(UFFD_FEATURE_MOVE);

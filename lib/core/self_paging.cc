@@ -10,6 +10,7 @@
 #include <cerrno>
 
 #include "core/pager.h"
+#include "core/threads.h"
 #include "util/status.h"
 
 namespace faultline {
@@ -57,6 +58,18 @@ void PassOn(int signal_number, siginfo_t* info, void* context) noexcept {
 
 void OnSigbus(int signal_number, siginfo_t* info, void* context) {
   int saved_errno = errno;
+  if (OnLibraryThread()) {
+    // A library thread's fault (core/threads.h) is faultline's bug: stop, naming it.
+    if (info->si_code > 0) {
+      LibraryThreadFaulted(gettid(), reinterpret_cast<uintptr_t>(info->si_addr), "SIGBUS");
+    }
+    // A SIGBUS sent to the process (kill) belongs on a program thread: this thread blocks
+    // SIGBUS from now on (the mask restored on return) and sends it to the process again.
+    sigaddset(&static_cast<ucontext_t*>(context)->uc_sigmask, SIGBUS);
+    syscall(SYS_rt_sigqueueinfo, getpid(), signal_number, info);
+    errno = saved_errno;
+    return;
+  }
   SigbusTarget* target = g_target.load(std::memory_order_acquire);
   bool handled = target != nullptr && info->si_code == BUS_ADRERR &&
                  target->ResolveSigbus(reinterpret_cast<uintptr_t>(info->si_addr),

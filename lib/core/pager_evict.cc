@@ -9,6 +9,8 @@
 // copy and a drop, which a memcpy + MADV_DONTNEED scheme would have to prevent with
 // write-protection first, and the move itself costs no copy (KERNEL.md: 0.94 us per page).
 #include <sched.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -24,6 +26,35 @@
 namespace faultline {
 namespace {
 constexpr uint32_t kMaxBatch = 512;
+
+// UFFDIO_MOVE refuses (EINVAL) a source whose protection differs from the eviction staging
+// area's rw-: a JIT's rwx code (a JVM's code cache), memory the program made read-only with
+// mprotect, or a run that crosses from one such mapping into another. Those pages leave by copy
+// instead: write-protect them (a store now waits in a write-protect fault, which cannot be served
+// while this thread holds the page locks), copy them into staging with process_vm_readv, which
+// stops with an error where a page cannot be read (mprotect'ed PROT_NONE) instead of faulting,
+// and drop them. A page that came back later is installed by UFFDIO_COPY, which takes any
+// protection. Pages after the copied ones stay; those whose word does not need write protection
+// (dirty, not freeable, no snapshot waiting) lose it again, so that a self-paging region's
+// SIGBUS handler never meets a protected dirty page. Returns the bytes, from the first page, that
+// left the region. REQUIRES: pages [index, index + count) are locked RESIDENT, with `words`.
+size_t EvictByCopy(Region& region, uint64_t index, uint32_t count, const PageWord* words,
+                   char* staging) noexcept {
+  char* source = region.PageAddress(index);
+  const size_t bytes = size_t{count} << kPageShift;
+  if (uffd::WriteProtect(region.uffd, source, bytes, true) != 0) return 0;
+  iovec local{staging, bytes};
+  iovec remote{source, bytes};
+  ssize_t read = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+  size_t copied = read > 0 ? static_cast<size_t>(read) & ~(size_t{kPageSize} - 1) : 0;
+  if (copied > 0) RawMadvise(source, copied, MADV_DONTNEED_LOCKED);
+  for (uint32_t p = static_cast<uint32_t>(copied >> kPageShift); p < count; ++p) {
+    if (!words[p].clean() && !words[p].freeable() && !words[p].snapshot()) {
+      uffd::WriteProtect(region.uffd, region.PageAddress(index + p), kPageSize, false);
+    }
+  }
+  return copied;
+}
 }  // namespace
 
 uint32_t Pager::LockVictims(const RegionRegistry::Reader& regions, VictimCandidate* candidates,
@@ -79,8 +110,9 @@ uint32_t Pager::ReclaimBatch(IoContext& ctx, const RegionRegistry::Reader& regio
   char* staging = r_.evict_staging->ChunkAddress(chunk);
   auto staged = [&](uint32_t p) { return staging + (size_t{p} << kPageShift); };
 
-  // 1. Move out, one UFFDIO_MOVE per run of adjacent pages. A page the kernel refuses to move
-  //    (EBUSY: pinned by I/O in flight, or shared with a child after fork) stays resident.
+  // 1. Move out, one UFFDIO_MOVE per run of adjacent pages; by copy where the protection differs
+  //    from staging's (EvictByCopy). A page that can leave neither way (EBUSY: pinned by I/O in
+  //    flight, or shared with a child after fork; PROT_NONE) stays resident.
   bool moved[kMaxBatch];
   std::fill_n(moved, count, false);
   for (uint32_t first = 0; first < count;) {
@@ -102,18 +134,22 @@ uint32_t Pager::ReclaimBatch(IoContext& ctx, const RegionRegistry::Reader& regio
     }
     while (p < end) {
       size_t done = 0;
-      int rc =
-          uffd::Move(r_.staging_uffd, staged(p), victims[p].region->PageAddress(victims[p].index),
-                     size_t{end - p} << kPageShift, &done);
+      Region& region = *victims[p].region;
+      const size_t bytes = size_t{end - p} << kPageShift;
+      int rc = uffd::Move(r_.staging_uffd, staged(p), region.PageAddress(victims[p].index), bytes,
+                          &done);
+      if (rc == -EINVAL && done == 0) {
+        done = EvictByCopy(region, victims[p].index, end - p, words + p, staged(p));
+        rc = done == bytes ? 0 : -EFAULT;
+      }
       uint32_t pages = static_cast<uint32_t>(done >> kPageShift);
       std::fill_n(moved + p, pages, true);
       p += pages;
       if (rc == 0) break;
       if (rc != -EAGAIN) {
-        // This page cannot be moved now (EBUSY: pinned or shared): it stays resident.
-        Log().debug("UFFDIO_MOVE of page {} refused: {}",
-                    static_cast<void*>(victims[p].region->PageAddress(victims[p].index)),
-                    ErrnoName(rc));
+        // This page cannot leave now: it stays resident.
+        Log().debug("page {} stays resident: {}",
+                    static_cast<void*>(region.PageAddress(victims[p].index)), ErrnoName(rc));
         ++p;
       }
     }

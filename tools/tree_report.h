@@ -37,7 +37,7 @@ TreeReport BuildTreeReport(const std::vector<StatsEntry>& entries);
 // summary) a table with a line per image.
 std::string FormatTreeReport(const TreeReport& report, const RunOutcome& outcome);
 
-// One JSON object and a newline (README.md, "Statistics of a process tree"):
+// One JSON object and a newline (README.md, "A process tree"):
 // {"processes":[{...},...],"process_count":N,"processes_without_summary":M,<sums>,
 //  "exit_status":S,"peak_rss_bytes":B,"wall_seconds":W}
 std::string FormatTreeJson(const TreeReport& report, const RunOutcome& outcome);

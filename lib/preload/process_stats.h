@@ -12,7 +12,7 @@
 //  - a file: only the first image writes it, at exit; programs it starts do not (the variable is
 //    removed from the environment).
 //
-// The file is one flat JSON object (README.md, "Statistics of a process tree", lists its keys):
+// The file is one flat JSON object (README.md, "A process tree", lists its keys):
 // unsigned integers and two strings, "command" and "end", written without escapes.
 //
 // Contract: after StartProcessStats, nothing here allocates; the writers run on program threads

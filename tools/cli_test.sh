@@ -206,6 +206,9 @@ expect_in err '^ +42  fake +512 MiB +127\.9 MiB +230579 +98304 +98304 +144 MiB +
 expect_in err '^ +43  child .* exec$' "tree: line of the exec'd image"
 expect_in err '^ +4194303  victim +no statistics: ended without exit or exec \(killed by a signal, or crashed\)$' "tree: a lost image is reported"
 [ ! -e "$(cat tree-dir)" ] || fail "tree: the statistics directory is left behind"
+sed 's/"limit_overshoot_pages":0/"limit_overshoot_pages":135/' stats.json >overshoot.json
+fl run --limit 128M -- sh -c "cat '$WORK/overshoot.json' >\"\$FAULTLINE_STATS/42.0.json\""
+expect_in err '^limit: +exceeded by up to 135 pages \(540 KiB\) when nothing could be evicted' "overshoot reported"
 fl run --limit 128M --json -- sh -c "$(tree_writer)"
 expect_status 0 "tree --json"
 expect_in out '"process_count":3,"processes_without_summary":1,' "tree --json: counts"

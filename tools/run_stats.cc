@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include <algorithm>
 #include <optional>
 
 #include "absl/status/status.h"
@@ -226,8 +227,17 @@ std::string FormatReport(const RunStats& s, const RunOutcome& outcome) {
       &report, "swap:      %s written, %s read; %d I/O errors, %d checksum errors\n",
       FormatBytes(s.Get("bytes_swapped_out")), FormatBytes(s.Get("bytes_swapped_in")),
       s.Get("io_errors"), s.Get("checksum_errors"));
-  absl::StrAppend(&report, "run:       ", FormatEnd(outcome), "\n");
+  absl::StrAppend(&report, FormatOvershoot(s), "run:       ", FormatEnd(outcome), "\n");
   return report;
+}
+
+std::string FormatOvershoot(const RunStats& s) {
+  uint64_t pages = s.Get("limit_overshoot_pages");
+  if (pages == 0) return "";
+  return absl::StrFormat(
+      "limit:     exceeded by up to %d pages (%s) when nothing could be evicted: pages shared "
+      "with a forked child, swap full, or all busy (README.md, \"The memory limit\")\n",
+      pages, FormatBytes(pages * std::max<uint64_t>(s.Get("page_size"), 1)));
 }
 
 std::string FormatNoReport(absl::string_view message, const RunOutcome& outcome) {

@@ -68,6 +68,9 @@ std::string FormatEnd(const RunOutcome& outcome);
 // The human report, several lines each ending in '\n', for stderr.
 std::string FormatReport(const RunStats& stats, const RunOutcome& outcome);
 
+// The report's line on limit_overshoot_pages; empty when it is 0.
+std::string FormatOvershoot(const RunStats& stats);
+
 // One line for stderr in place of the report: "faultline: <message>; wall 0.01 s, exit status 137
 // (killed by SIGKILL)".
 std::string FormatNoReport(absl::string_view message, const RunOutcome& outcome);

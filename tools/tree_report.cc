@@ -159,7 +159,7 @@ std::string FormatTreeReport(const TreeReport& report, const RunOutcome& outcome
       &text, "swap:      %s written, %s read; %d I/O errors, %d checksum errors\n",
       FormatBytes(s.Get("bytes_swapped_out")), FormatBytes(s.Get("bytes_swapped_in")),
       s.Get("io_errors"), s.Get("checksum_errors"));
-  absl::StrAppend(&text, "run:       ", FormatEnd(outcome), "\n");
+  absl::StrAppend(&text, FormatOvershoot(s), "run:       ", FormatEnd(outcome), "\n");
   absl::StrAppendFormat(&text, "processes: %d", count);
   if (report.without_summary > 0) {
     absl::StrAppendFormat(&text, ", %d without statistics", report.without_summary);

@@ -46,8 +46,10 @@ expect_in() {  # expect_in FILE PATTERN WHAT (grep -E)
   grep -Eq -- "$2" "$1" || fail "$3: $1 lacks /$2/"
 }
 
-# A command that writes a statistics file as the preload library would, then exits with $1.
-STATS='{"pid":42,"memory_limit":134217728,"page_size":4096,"managed_bytes_peak":536870912,
+# A command that writes a statistics file as the preload library would (one program image that
+# ended by exit), then exits with $1.
+STATS='{"pid":42,"ppid":1,"image":0,"command":"fake","end":"exit","pager":1,"start_ticks":7,
+ "start_ns":1000,"wall_us":2500000,"vm_hwm_bytes":150994944,"memory_limit":134217728,"page_size":4096,"managed_bytes_peak":536870912,
  "resident_bytes_peak":134112461,"managed_bytes":0,"resident_bytes":0,"faults_zero_fill":131072,
  "faults_swap_in":98304,"faults_write_protect":1200,"faults_in_flight_rescue":3,
  "pages_fault_around":0,"pages_readahead":0,"evictions":98304,"bytes_swapped_in":402653184,
@@ -55,7 +57,7 @@ STATS='{"pid":42,"memory_limit":134217728,"page_size":4096,"managed_bytes_peak":
  "fault_latency_max_ns":90000,"io_errors":0,"checksum_errors":0,"limit_overshoot_pages":0,
  "regions_adopted":2,"forks":0,"a_future_key":"text","another":-1.5e3}'
 printf '%s' "$STATS" >stats.json
-writer() { echo "cat '$WORK/stats.json' >\"\$FAULTLINE_STATS\"; exit $1"; }
+writer() { echo "cat '$WORK/stats.json' >\"\$FAULTLINE_STATS/42.0.json\"; exit $1"; }
 
 # --- usage ---
 fl --help
@@ -118,7 +120,7 @@ expect_in env.txt '^FAULTLINE_LOG=info$' "FAULTLINE_LOG"
 expect_in env.txt "^FAULTLINE_STATS=$WORK/faultline-stats\." "FAULTLINE_STATS under TMPDIR"
 expect_in env.txt "^LD_PRELOAD=$FAKE_LIB:$FAKE_LIB\$" "LD_PRELOAD before the inherited one"
 stats_path=$(sed -n 's/^FAULTLINE_STATS=//p' env.txt)
-[ -n "$stats_path" ] && [ ! -e "$stats_path" ] || fail "temporary statistics file not removed"
+[ -n "$stats_path" ] && [ ! -e "$stats_path" ] || fail "temporary statistics directory not removed"
 FAULTLINE_LIMIT=32M FAULTLINE_JEMALLOC=$FAKE_LIB fl run sh -c 'env >env.txt'
 expect_status 0 "inherited limit"
 expect_in env.txt '^FAULTLINE_LIMIT=32M$' "inherited FAULTLINE_LIMIT kept"
@@ -172,15 +174,54 @@ fi
 
 fl run --limit 64M --stats kept.json -- sh -c "cd /; $(writer 0)"
 expect_status 0 "--stats"
-cmp -s kept.json stats.json || fail "--stats: file not kept"
+expect_in kept.json '^\{"processes":\[\{.*"faults_swap_in":98304.*"wall_seconds":[0-9.]+}$' "--stats keeps the JSON report"
 
-fl run --limit 64M -- sh -c 'printf "{\"pid\":1," >"$FAULTLINE_STATS"; exit 4'
+fl run --limit 64M -- sh -c 'printf "{\"pid\":1," >"$FAULTLINE_STATS/1.0.json"; exit 4'
 expect_status 4 "malformed statistics"
-expect_in err '^faultline: the statistics are malformed \(.*\); wall .* exit status 4$' "malformed"
+expect_in err '^faultline: the statistics are malformed \(1\.0\.json: .*\); wall .* exit status 4$' "malformed"
 
 fl run --limit 64M --json -- sh -c 'kill -9 $$'
 expect_status 137 "--json without statistics"
-expect_in out '^\{"exit_status":137,"peak_rss_bytes":[0-9]+,"wall_seconds":[0-9.]+}$' "--json without statistics"
+expect_in out '^\{"processes":\[\],"process_count":0,"processes_without_summary":0,"exit_status":137,"peak_rss_bytes":[0-9]+,"wall_seconds":[0-9.]+}$' "--json without statistics"
+
+# --- a process tree: every image's file is reported, summed, and removed afterwards ---
+# Three images: the one above, an exec'd one of another pid, and one that never wrote its summary
+# (its file still says "running" and no process has its pid: killed or crashed).
+tree_writer() {
+  cat <<EOS
+cat '$WORK/stats.json' >"\$FAULTLINE_STATS/42.0.json"
+sed 's/"pid":42,/"pid":43,/; s/"command":"fake"/"command":"child"/; s/"end":"exit"/"end":"exec"/; s/"start_ns":1000/"start_ns":2000/' '$WORK/stats.json' >"\$FAULTLINE_STATS/43.0.json"
+printf '{"pid":4194303,"ppid":43,"image":0,"command":"victim","end":"running","start_ticks":1,"start_ns":3000}' >"\$FAULTLINE_STATS/4194303.0.json"
+printf 'half' >"\$FAULTLINE_STATS/.43.1.tmp"
+echo "\$FAULTLINE_STATS" >'$WORK/tree-dir'
+exit 0
+EOS
+}
+fl run --limit 128M -- sh -c "$(tree_writer)"
+expect_status 0 "tree"
+expect_in err '^faultline: limit 128 MiB per process; 3 processes: managed 1 GiB at peak, resident peak 255\.8 MiB \(sums of each process.s peak\); peak RSS [0-9.]+ [KM]iB \(largest process\), 288 MiB \(sum of each process.s\)$' "tree: sums"
+expect_in err '^faults: +262144 zero-fill, 196608 swap-in, 2400 write-protect, 6 in-flight rescue' "tree: faults summed"
+expect_in err '^processes: 3, 1 without statistics$' "tree: process count"
+expect_in err '^ +42  fake +512 MiB +127\.9 MiB +230579 +98304 +98304 +144 MiB +2\.50 s  exit$' "tree: line of the first process"
+expect_in err '^ +43  child .* exec$' "tree: line of the exec'd image"
+expect_in err '^ +4194303  victim +no statistics: ended without exit or exec \(killed by a signal, or crashed\)$' "tree: a lost image is reported"
+[ ! -e "$(cat tree-dir)" ] || fail "tree: the statistics directory is left behind"
+sed 's/"limit_overshoot_pages":0/"limit_overshoot_pages":135/' stats.json >overshoot.json
+fl run --limit 128M -- sh -c "cat '$WORK/overshoot.json' >\"\$FAULTLINE_STATS/42.0.json\""
+expect_in err '^limit: +exceeded by up to 135 pages \(540 KiB\) when nothing could be evicted' "overshoot reported"
+fl run --limit 128M --json -- sh -c "$(tree_writer)"
+expect_status 0 "tree --json"
+expect_in out '"process_count":3,"processes_without_summary":1,' "tree --json: counts"
+expect_in out '"faults_zero_fill":262144,' "tree --json: sums"
+expect_in out '\{[^}]*"pid":4194303[^}]*"end":"lost"' "tree --json: the lost image"
+if command -v python3 >/dev/null; then
+  python3 -c '
+import json, sys
+report = json.load(sys.stdin)
+assert [p["pid"] for p in report["processes"]] == [42, 43, 4194303], report["processes"]
+assert sum(p.get("evictions", 0) for p in report["processes"]) == report["evictions"]
+' <out || fail "tree --json: not the JSON expected"
+fi
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures check(s) failed" >&2

@@ -18,6 +18,7 @@
 #include "run_options.h"
 #include "run_stats.h"
 #include "stats_file.h"
+#include "tree_report.h"
 #include "util/log.h"
 #include "util/status.h"
 
@@ -108,7 +109,8 @@ absl::Status SetVariable(const char* name, const std::string& value) {
 // EnvLookup wants a function returning const char*; std::getenv returns char*.
 const char* LookUp(const char* name) { return std::getenv(name); }
 
-// Makes this process's environment the command's: the options' variables, FAULTLINE_STATS, and
+// Makes this process's environment the command's: the options' variables, FAULTLINE_STATS (the
+// directory where each process of the tree leaves its statistics), and
 // LD_PRELOAD with `libraries` ahead of whatever was preloaded already. Then reads it back the way
 // the library will, which checks the variables inherited rather than given as options as well.
 absl::Status SetChildEnvironment(const RunOptions& options, const std::string& libraries,
@@ -186,39 +188,43 @@ const char* WhyNoStats(const RunOutcome& outcome) {
   return "the command exited without writing them: was the preload library loaded?";
 }
 
-struct LoadedStats {
-  std::string text;
-  RunStats stats;
-};
-
-// The statistics the run left, or as the error the one line to print in place of the report.
-absl::StatusOr<LoadedStats> LoadStats(const StatsFile& stats_file, const RunOutcome& outcome) {
-  absl::StatusOr<std::string> text = stats_file.Read();
-  if (!text.ok()) {
-    return absl::Status(text.status().code(),
-                        absl::StrCat("the statistics cannot be read: ", text.status().message()));
+// The report on stderr, or with --json on stdout; the same JSON goes to the --stats file. Without
+// any statistics stderr says why in one line.
+void Report(const RunOptions& options, const StatsDirectory& stats_dir, const RunOutcome& outcome) {
+  absl::StatusOr<std::vector<StatsEntry>> entries = stats_dir.Read();
+  TreeReport report;
+  if (!entries.ok()) {
+    std::fputs(
+        FormatNoReport(absl::StrCat("the statistics cannot be read: ", entries.status().message()),
+                       outcome)
+            .c_str(),
+        stderr);
+  } else {
+    report = BuildTreeReport(*entries);
+    const ImageReport* malformed = nullptr;
+    for (const ImageReport& image : report.images) {
+      if (image.end == "malformed") malformed = &image;
+    }
+    if (report.images.empty()) {
+      std::fputs(
+          FormatNoReport(absl::StrCat("no statistics were written (", WhyNoStats(outcome), ")"),
+                         outcome)
+              .c_str(),
+          stderr);
+    } else if (malformed != nullptr && report.images.size() == 1) {
+      std::fputs(FormatNoReport(absl::StrCat("the statistics are malformed (", malformed->file,
+                                             ": ", malformed->error, ")"),
+                                outcome)
+                     .c_str(),
+                 stderr);
+    } else if (!options.json) {
+      std::fputs(FormatTreeReport(report, outcome).c_str(), stderr);
+    }
   }
-  if (text->empty()) {
-    return absl::NotFoundError(
-        absl::StrCat("no statistics were written (", WhyNoStats(outcome), ")"));
-  }
-  absl::StatusOr<RunStats> stats = RunStats::Parse(*text);
-  if (!stats.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the statistics are malformed (", stats.status().message(), ")"));
-  }
-  return LoadedStats{*std::move(text), *std::move(stats)};
-}
-
-// The report on stderr, or with --json the statistics on stdout. Without statistics stderr says
-// why in one line, and --json gives only what this tool measured itself.
-void Report(const RunOptions& options, const StatsFile& stats_file, const RunOutcome& outcome) {
-  absl::StatusOr<LoadedStats> loaded = LoadStats(stats_file, outcome);
-  if (!loaded.ok()) std::fputs(FormatNoReport(loaded.status().message(), outcome).c_str(), stderr);
-  if (options.json) {
-    std::fputs(AugmentJson(loaded.ok() ? loaded->text : "", outcome).c_str(), stdout);
-  } else if (loaded.ok()) {
-    std::fputs(FormatReport(loaded->stats, outcome).c_str(), stderr);
+  std::string json = FormatTreeJson(report, outcome);
+  if (options.json) std::fputs(json.c_str(), stdout);
+  if (absl::Status s = stats_dir.Keep(json); !s.ok()) {
+    std::fprintf(stderr, "faultline run: --stats: %s\n", std::string(s.message()).c_str());
   }
 }
 
@@ -242,11 +248,11 @@ int RunCommand(std::span<char* const> args) {
   if (std::optional<std::string> jemalloc = FindJemalloc())
     absl::StrAppend(&*libraries, ":", *jemalloc);
 
-  StatsFile stats_file;
-  if (absl::Status s = stats_file.Create(options->stats_path); !s.ok()) {
+  StatsDirectory stats_dir;
+  if (absl::Status s = stats_dir.Create(options->stats_path); !s.ok()) {
     return Fail(s, options->stats_path.has_value() ? kExitUsage : kExitInternal);
   }
-  if (absl::Status s = SetChildEnvironment(*options, *libraries, stats_file.path(), total_ram);
+  if (absl::Status s = SetChildEnvironment(*options, *libraries, stats_dir.path(), total_ram);
       !s.ok()) {
     return Fail(s, kExitUsage);
   }
@@ -254,7 +260,7 @@ int RunCommand(std::span<char* const> args) {
   if (!child.ok()) return Fail(child.status(), kExitInternal);
   RunOutcome outcome = OutcomeOf(*child);
   if (!outcome.started) PrintExecError(options->command[0], child->exec_errno);
-  Report(*options, stats_file, outcome);
+  Report(*options, stats_dir, outcome);
   return outcome.exit_status;
 }
 

@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include <algorithm>
 #include <optional>
 
 #include "absl/status/status.h"
@@ -61,16 +62,21 @@ class FlatJsonScanner {
     return absl::OkStatus();
   }
 
-  // A scalar value; `*number` gets it when it is an unsigned integer that fits in 64 bits, else
-  // stays empty. Objects and arrays are errors: the file is flat.
-  absl::Status ParseValue(std::optional<uint64_t>* number) {
+  // A scalar value; `*number` gets it when it is an unsigned integer that fits in 64 bits,
+  // `*string` when it is a string (escapes kept), else both stay empty. Objects and arrays are
+  // errors: the file is flat.
+  absl::Status ParseValue(std::optional<uint64_t>* number,
+                          std::optional<absl::string_view>* string) {
     number->reset();
+    string->reset();
     SkipSpace();
     if (AtEnd()) return Error("expected a value");
     char c = text_[pos_];
     if (c == '"') {
-      absl::string_view ignored;
-      return ParseString(&ignored);
+      absl::string_view raw;
+      if (absl::Status s = ParseString(&raw); !s.ok()) return s;
+      *string = raw;
+      return absl::OkStatus();
     }
     if (c == '-' || absl::ascii_isdigit(static_cast<unsigned char>(c))) return ParseNumber(number);
     for (absl::string_view literal : {"true", "false", "null"}) {
@@ -142,7 +148,8 @@ class FlatJsonScanner {
   size_t pos_ = 0;
 };
 
-// "512 MiB", "127.9 MiB", "4.0 KiB": binary units, one decimal unless the value is exact.
+}  // namespace
+
 std::string FormatBytes(uint64_t bytes) {
   static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
   int unit = 0;
@@ -158,7 +165,6 @@ std::string FormatMicros(uint64_t nanoseconds) {
   return absl::StrFormat("%.1f us", static_cast<double>(nanoseconds) / 1000.0);
 }
 
-// "wall 3.52 s, exit status 137 (killed by SIGKILL)"
 std::string FormatEnd(const RunOutcome& outcome) {
   std::string end =
       absl::StrFormat("wall %.2f s, exit status %d", outcome.wall_seconds, outcome.exit_status);
@@ -172,8 +178,6 @@ std::string FormatEnd(const RunOutcome& outcome) {
   return end;
 }
 
-}  // namespace
-
 absl::StatusOr<RunStats> RunStats::Parse(absl::string_view text) {
   FlatJsonScanner scanner(text);
   RunStats stats;
@@ -182,10 +186,12 @@ absl::StatusOr<RunStats> RunStats::Parse(absl::string_view text) {
     do {
       absl::string_view key;
       std::optional<uint64_t> value;
+      std::optional<absl::string_view> string;
       if (absl::Status s = scanner.ParseString(&key); !s.ok()) return s;
       if (absl::Status s = scanner.Expect(':'); !s.ok()) return s;
-      if (absl::Status s = scanner.ParseValue(&value); !s.ok()) return s;
-      if (value.has_value()) stats.values_.insert_or_assign(std::string(key), *value);
+      if (absl::Status s = scanner.ParseValue(&value, &string); !s.ok()) return s;
+      if (value.has_value()) stats.Set(key, *value);
+      if (string.has_value()) stats.SetString(key, *string);
     } while (scanner.Consume(','));
     if (absl::Status s = scanner.Expect('}'); !s.ok()) return s;
   }
@@ -197,6 +203,11 @@ absl::StatusOr<RunStats> RunStats::Parse(absl::string_view text) {
 uint64_t RunStats::Get(absl::string_view key) const {
   auto it = values_.find(key);
   return it == values_.end() ? 0 : it->second;
+}
+
+std::string RunStats::GetString(absl::string_view key) const {
+  auto it = strings_.find(key);
+  return it == strings_.end() ? std::string() : it->second;
 }
 
 std::string FormatReport(const RunStats& s, const RunOutcome& outcome) {
@@ -216,27 +227,21 @@ std::string FormatReport(const RunStats& s, const RunOutcome& outcome) {
       &report, "swap:      %s written, %s read; %d I/O errors, %d checksum errors\n",
       FormatBytes(s.Get("bytes_swapped_out")), FormatBytes(s.Get("bytes_swapped_in")),
       s.Get("io_errors"), s.Get("checksum_errors"));
-  absl::StrAppend(&report, "run:       ", FormatEnd(outcome), "\n");
+  absl::StrAppend(&report, FormatOvershoot(s), "run:       ", FormatEnd(outcome), "\n");
   return report;
+}
+
+std::string FormatOvershoot(const RunStats& s) {
+  uint64_t pages = s.Get("limit_overshoot_pages");
+  if (pages == 0) return "";
+  return absl::StrFormat(
+      "limit:     exceeded by up to %d pages (%s) when nothing could be evicted: pages shared "
+      "with a forked child, swap full, or all busy (README.md, \"The memory limit\")\n",
+      pages, FormatBytes(pages * std::max<uint64_t>(s.Get("page_size"), 1)));
 }
 
 std::string FormatNoReport(absl::string_view message, const RunOutcome& outcome) {
   return absl::StrCat("faultline: ", message, "; ", FormatEnd(outcome), "\n");
-}
-
-std::string AugmentJson(absl::string_view stats_json, const RunOutcome& outcome) {
-  // Parse() accepted the text: it is '{' members '}' between white space.
-  absl::string_view object = absl::StripAsciiWhitespace(stats_json);
-  std::string json = "{";
-  if (!object.empty()) {
-    object.remove_suffix(1);  // '}'
-    object = absl::StripTrailingAsciiWhitespace(object);
-    json = std::string(object);
-    if (object != "{") json += ',';
-  }
-  absl::StrAppendFormat(&json, "\"exit_status\":%d,\"peak_rss_bytes\":%d,\"wall_seconds\":%.3f}\n",
-                        outcome.exit_status, outcome.peak_rss_bytes, outcome.wall_seconds);
-  return json;
 }
 
 }  // namespace faultline

@@ -83,14 +83,21 @@ void Pager::EnsureRoom(IoContext& ctx, const RegionRegistry::Reader& regions,
     timespec pause{0, 20'000};
     nanosleep(&pause, nullptr);
   }
+  // A fork that started meanwhile stopped eviction: the limit gives for that moment, by design.
+  if (eviction_pauses_.load(std::memory_order_relaxed) > 0) return;
   int64_t over = r_.counters->charged() + pages - static_cast<int64_t>(config_.limit_pages);
   if (over > 0) {
+    // Real: this fault is served over the limit. Seen in two ways: the resident pages were all
+    // there when the process forked and are not its own alone until written (UFFDIO_MOVE refuses
+    // them, also after the child has exited), or every eviction buffer waited for swap writes
+    // for longer than the bound above. Pages faulted in from here on are evictable, so the excess
+    // stays small (docs/design.md, "Known limits").
     r_.stats->limit_overshoot_pages.Max(static_cast<uint64_t>(over));
     if (!overshoot_logged_.exchange(true)) {
       Log().warn(
-          "memory limit exceeded by {} pages: nothing could be evicted (swap full, or every "
-          "resident page busy, read-only or shared with a forked child); faults are served anyway",
-          over);
+          "memory limit exceeded: nothing could be evicted (pages still shared with a forked "
+          "child, swap writes stalled, swap full, or every resident page busy or read-only); "
+          "faults are served over the limit (limit_overshoot_pages gives the largest excess)");
     }
   }
 }

@@ -3,7 +3,8 @@
 // this mechanism).
 //
 // It interposes mmap, mmap64, munmap, mremap, madvise and posix_madvise through the PLT, and the
-// mlock family (mlock, mlock2, munlock, mlockall, munlockall), which on managed memory pins pages.
+// mlock family (mlock, mlock2, munlock, mlockall, munlockall), which on managed memory pins pages,
+// and the exec family and _exit, to write each program image's statistics (process_stats.h).
 // A private or shared anonymous mapping of at least FAULTLINE_MIN_REGION bytes becomes a managed
 // region (a shared one is mapped private: see Runtime::Adopt and docs/design.md for what fork then
 // does); unmapping, moving, discarding and advising managed pages is reported to the runtime.
@@ -18,7 +19,6 @@
 // Both mmap and mmap64 are defined here: with 64-bit file offsets the headers would rename mmap.
 #undef _FILE_OFFSET_BITS
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <sys/mman.h>
@@ -26,7 +26,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -36,6 +35,7 @@
 #include "core/threads.h"
 #include "faultline/faultline.h"
 #include "preload/env_config.h"
+#include "preload/process_stats.h"
 #include "util/raw_memory.h"
 
 namespace {
@@ -52,7 +52,6 @@ Runtime* ProgramRuntime() {
   return runtime != nullptr && !faultline::OnLibraryThread() ? runtime : nullptr;
 }
 uint64_t g_min_region_bytes = faultline::kDefaultMinRegionBytes;
-char g_stats_path[4096];
 
 size_t RoundUpToPage(size_t length) { return (length + kPageSize - 1) & ~(kPageSize - 1); }
 
@@ -75,41 +74,6 @@ bool ShouldManage(size_t length, int flags, int fd) {
   return (flags & (MAP_HUGETLB | MAP_GROWSDOWN | MAP_STACK | MAP_POPULATE | MAP_LOCKED)) == 0;
 }
 
-void WriteStats() {
-  Runtime* runtime = g_runtime.load(std::memory_order_acquire);
-  if (runtime == nullptr || g_stats_path[0] == '\0') return;
-  fl_stats s;
-  runtime->GetStats(&s);
-  char json[2048];
-  int n = std::snprintf(
-      json, sizeof(json),
-      "{\"pid\":%d,\"memory_limit\":%" PRIu64 ",\"page_size\":%" PRIu64
-      ",\"managed_bytes_peak\":%" PRIu64 ",\"resident_bytes_peak\":%" PRIu64
-      ",\"managed_bytes\":%" PRIu64 ",\"resident_bytes\":%" PRIu64 ",\"faults_zero_fill\":%" PRIu64
-      ",\"faults_swap_in\":%" PRIu64 ",\"faults_write_protect\":%" PRIu64
-      ",\"faults_in_flight_rescue\":%" PRIu64 ",\"pages_fault_around\":%" PRIu64
-      ",\"pages_readahead\":%" PRIu64 ",\"evictions\":%" PRIu64 ",\"bytes_swapped_in\":%" PRIu64
-      ",\"bytes_swapped_out\":%" PRIu64 ",\"fault_latency_p50_ns\":%" PRIu64
-      ",\"fault_latency_p99_ns\":%" PRIu64 ",\"fault_latency_max_ns\":%" PRIu64
-      ",\"io_errors\":%" PRIu64 ",\"checksum_errors\":%" PRIu64
-      ",\"limit_overshoot_pages\":%" PRIu64 ",\"regions_adopted\":%" PRIu64 ",\"forks\":%" PRIu64
-      "}\n",
-      static_cast<int>(getpid()), s.memory_limit, s.page_size, s.peak_managed_pages * s.page_size,
-      s.peak_resident_pages * s.page_size, s.managed_pages * s.page_size,
-      s.resident_pages * s.page_size, s.faults_zero_fill, s.faults_swap_in, s.faults_write_protect,
-      s.faults_in_flight_rescue, s.pages_fault_around, s.pages_readahead, s.evictions, s.bytes_read,
-      s.bytes_written, s.fault_latency_p50_ns, s.fault_latency_p99_ns, s.fault_latency_max_ns,
-      s.io_errors, s.checksum_errors, s.limit_overshoot_pages, s.regions_adopted, s.forks);
-  int fd = open(g_stats_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    SayLine("cannot write the statistics file named by FAULTLINE_STATS");
-    return;
-  }
-  ssize_t ignored = write(fd, json, static_cast<size_t>(n));
-  (void)ignored;
-  close(fd);
-}
-
 void PrepareFork() {
   if (Runtime* runtime = g_runtime.load(std::memory_order_acquire)) runtime->PrepareFork();
 }
@@ -121,6 +85,7 @@ void ChildAfterFork() {
   // The parent's runtime object is left as it is (its threads are gone): the child only needs
   // its pages, and then runs without faultline.
   if (runtime != nullptr) runtime->ChildAfterFork();
+  faultline::ProcessStatsAfterFork();
 }
 
 // Before main(): read the environment, start the runtime, or stop the program with one line.
@@ -147,13 +112,9 @@ __attribute__((constructor)) void StartFaultline() {
     SayLine(error);
     _exit(2);
   }
-  if (config.stats_path != nullptr) {
-    std::snprintf(g_stats_path, sizeof(g_stats_path), "%s", config.stats_path);
-    // Programs this one executes get their own runtime, but not this summary file.
-    unsetenv("FAULTLINE_STATS");
-    std::atexit(WriteStats);
-  }
   Runtime* started = runtime->release();
+  faultline::SetProcessStatsRuntime(started);
+  faultline::StartProcessStats(config.stats_path);
   faultline::ServeApiFrom(started);  // the fl_* API, for programs that ask for more (snapshots)
   g_runtime.store(started, std::memory_order_release);
 }

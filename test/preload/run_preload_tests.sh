@@ -7,7 +7,8 @@
 #   exit status 0 (faultline's and "exit_status"), io_errors == 0, checksum_errors == 0,
 #   evictions > 0, managed_bytes_peak >= most of the workload's memory (so a run that silently
 #   manages nothing fails), peak_rss_bytes <= limit + slack (see SLACK below).
-# BUILD_DIR holds fork_eviction, mapping_cases, malloc_threads and pin_cases (built from this directory);
+# BUILD_DIR holds fork_eviction, mapping_cases, malloc_threads, pin_cases and process_tree (built
+# from this directory);
 # mmap_touch.py, madvise_python.py and snapshot_python.py are taken from beside this script.
 #
 # Prints one line per workload: "PASS name (wall s, peak RSS MiB, managed MiB)", "FAIL name: why"
@@ -246,6 +247,84 @@ for prog in fork_eviction mapping_cases malloc_threads pin_cases; do
     pin_cases) run_workload pin_cases 32M 128 -- "$BIN/pin_cases" ;;
   esac
 done
+
+# --- 5a. a process tree: the report lists every program image of it and the sums -------------
+# process_tree (process_tree.c) forks, fork+execs, posix_spawns and exec-chains children that
+# each fill and verify 64 MiB under a 16M limit, plus one that kills itself with SIGKILL.
+process_tree_workload() {
+  local out=$WORK/process_tree.out err=$WORK/process_tree.err start rc why
+  start=$(now)
+  timeout -k 10 "$TIMEOUT" "$FAULTLINE" run --limit 16M --json -- "$BIN/process_tree" top 64M \
+    >"$out" 2>"$err"
+  rc=$?
+  if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+    fail process_tree "timed out after ${TIMEOUT}s (FAULTLINE_PRELOAD_TIMEOUT)" "$out" "$err"
+    return
+  fi
+  # The images expected: (command, end, pager). Prints OK, or the problems found.
+  why=$("$PYTHON" - "$out" "$rc" $((16 * MiB)) $((64 * MiB)) 2>&1 <<'PY'
+import json, sys
+path, rc, limit, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+lines = open(path).read().splitlines()
+problems = []
+if rc != 0 or "ok process_tree" not in lines:
+    problems.append(f"faultline run exited with status {rc} or the program did not verify")
+try:
+    report = json.loads(lines[-1])
+except (ValueError, IndexError) as e:
+    print(f"no JSON report on the last line of stdout ({e})")
+    sys.exit()
+want = [("process_tree", "exit", 1), ("process_tree", "exit", 0),  # top, forked child
+        ("process_tree", "exec", 0), ("process_tree", "exec", 0),  # the two workers' forks
+        ("tree-worker", "exit", 1), ("tree-worker", "exit", 1),
+        ("tree-worker", "exit", 1),                                # posix_spawn: no fork image
+        ("process_tree", "exec", 0), ("tree-chain", "exec", 1), ("tree-worker", "exit", 1),
+        ("process_tree", "exec", 0), ("tree-victim", "lost", None)]
+procs = report["processes"]
+got = sorted((p.get("command"), p.get("end"), p.get("pager")) for p in procs)
+expected = sorted(w[:2] + ((w[2] if w[2] is not None else 1),) for w in want)
+if got != expected:
+    problems.append(f"images {got}, expected {expected}")
+if report["process_count"] != len(want) or report["processes_without_summary"] != 1:
+    problems.append(f"process_count {report['process_count']}, "
+                    f"processes_without_summary {report['processes_without_summary']}")
+paging = [p for p in procs if p.get("pager") == 1 and p.get("end") != "lost" and
+          p.get("command") in ("process_tree", "tree-worker")]
+for p in paging:
+    name = f"{p['command']} (pid {p['pid']})"
+    if p["managed_bytes_peak"] < size:
+        problems.append(f"{name}: managed_bytes_peak {p['managed_bytes_peak']} < {size}")
+    if p["evictions"] == 0 or p["faults_swap_in"] == 0:
+        problems.append(f"{name}: nothing evicted or swapped in")
+    if p["resident_bytes_peak"] > limit + (1 << 20) and p["command"] == "tree-worker":
+        problems.append(f"{name}: resident_bytes_peak {p['resident_bytes_peak']} > limit")
+    if p["io_errors"] or p["checksum_errors"]:
+        problems.append(f"{name}: I/O or checksum errors")
+summed = [p for p in procs if p.get("end") in ("exit", "exec")]
+for key in ("evictions", "faults_zero_fill", "faults_swap_in", "bytes_swapped_out",
+            "managed_bytes_peak", "vm_hwm_bytes"):
+    if sum(p.get(key, 0) for p in summed) != report.get(key):
+        problems.append(f"{key} {report.get(key)} is not the sum over the processes")
+print("; ".join(problems) or "OK")
+PY
+)
+  if [ "$why" != OK ]; then
+    [ -n "$why" ] || why="the report is not what was expected (the check raised an error)"
+    fail process_tree "$why" "$out" "$err"
+  else
+    printf 'PASS process_tree (%s s, %d images listed and summed, every byte verified)\n' \
+      "$(elapsed "$start")" "$(grep -o '"process_count":[0-9]*' "$out" | cut -d: -f2)"
+  fi
+}
+if ! wanted process_tree; then
+  :
+elif [ ! -x "$BIN/process_tree" ]; then
+  fail process_tree "$BIN/process_tree was not built"
+elif [ -x "$PYTHON" ]; then
+  process_tree_workload
+else
+  skip process_tree "$PYTHON not installed"
+fi
 
 # --- 5. GNU sort: a 24 MiB file, 3 times the 8M limit, with a sort buffer far above it ---------
 sort_workload() {

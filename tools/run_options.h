@@ -19,7 +19,7 @@ struct RunOptions {
   std::optional<std::string> limit;       // FAULTLINE_LIMIT
   std::optional<std::string> swap_dir;    // FAULTLINE_SWAP_DIR
   std::optional<std::string> min_region;  // FAULTLINE_MIN_REGION
-  std::optional<std::string> stats_path;  // FAULTLINE_STATS; absent: a private temporary file
+  std::optional<std::string> stats_path;  // where the JSON report is kept; absent: nowhere
   std::optional<std::string> log_level;   // FAULTLINE_LOG
   bool json = false;
   std::vector<char*> command;  // the command's argv, ending with nullptr

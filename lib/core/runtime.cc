@@ -304,10 +304,15 @@ absl::Status Runtime::Unmap(void* address, size_t length) {
 }
 
 void Runtime::GetStats(fl_stats* s) const {
+  GetCounters(s);
+  s->regions = registry_.count();
+  s->swap_slots_used = slots_->used();
+}
+
+void Runtime::GetCounters(fl_stats* s) const noexcept {
   *s = fl_stats{};
   s->page_size = kPageSize;
   s->memory_limit = config_.memory_limit;
-  s->regions = registry_.count();
   auto pages = [&](PageState state) {
     return static_cast<uint64_t>(std::max<int64_t>(0, counters_.Get(state)));
   };
@@ -329,7 +334,6 @@ void Runtime::GetStats(fl_stats* s) const {
   s->direct_reclaims = stats_.direct_reclaims.Get();
   s->bytes_read = stats_.bytes_read.Get();
   s->bytes_written = stats_.bytes_written.Get();
-  s->swap_slots_used = slots_->used();
   s->swap_slots_total = slots_->total();
   s->swap_full_events = stats_.swap_full_events.Get();
   s->limit_overshoot_pages = stats_.limit_overshoot_pages.Get();

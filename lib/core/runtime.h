@@ -39,6 +39,9 @@ class Runtime final : public SigbusTarget {
   absl::StatusOr<void*> Map(size_t length, unsigned flags);
   absl::Status Unmap(void* address, size_t length);
   void GetStats(fl_stats* stats) const;
+  // GetStats without `regions` and `swap_slots_used` (left 0), which need locks: takes none, so
+  // it may run in a signal handler (a program's `_exit` there writes its statistics).
+  void GetCounters(fl_stats* stats) const noexcept;
 
   // For tests and tools: where the page at `address` is kept, or an error if it is not managed.
   struct PageInfo {

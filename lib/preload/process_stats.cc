@@ -101,7 +101,7 @@ void ReadCommand() {
 int FormatSummary(const char* end, char* json, size_t size) {
   Runtime* runtime = g_runtime.load(std::memory_order_acquire);
   fl_stats s{};
-  if (runtime != nullptr) runtime->GetStats(&s);
+  if (runtime != nullptr) runtime->GetCounters(&s);  // no locks: _exit may be in a handler
   uint64_t wall_us = (MonotonicNs() - g_start_ns) / 1000;
   return std::snprintf(
       json, size,

@@ -93,7 +93,8 @@ uint64_t Pager::FillNewSnapshot(Region& source, uint64_t first, Region& snapshot
         // A page of an opened snapshot file not read yet: the same file page (the snapshot
         // shares the source's backing).
         if (word.backed()) {
-          copy = PageWord::Make(PageState::kEmpty, word.payload()).WithFlag(PageWord::kBacked, true);
+          copy =
+              PageWord::Make(PageState::kEmpty, word.payload()).WithFlag(PageWord::kBacked, true);
         }
         break;
       case PageState::kResident:

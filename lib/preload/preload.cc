@@ -213,9 +213,8 @@ __attribute__((visibility("default"))) int munmap(void* address, size_t length) 
   }
   // Unmapped and forgotten in one step: another thread's mmap must not get this address, be
   // adopted, and then be forgotten here.
-  if (!runtime->ReplaceMappings(address, RoundUpToPage(length), [&] {
-        return faultline::RawMunmap(address, length) == 0;
-      })) {
+  if (!runtime->ReplaceMappings(address, RoundUpToPage(length),
+                                [&] { return faultline::RawMunmap(address, length) == 0; })) {
     return -1;
   }
   errno = saved_errno;

@@ -11,7 +11,10 @@
  *  3. Regions belong to the runtime. The caller owns the addresses fl_map() hands out until it
  *     passes them to fl_unmap(); fl_shutdown() unmaps whatever is still mapped.
  *  4. Structs are plain data, filled by the caller (fl_config, after fl_config_init()) or by the
- *     library (fl_stats). Their sizes are frozen per ABI version; new fields use reserved space.
+ *     library (fl_stats). A field never moves (test/abi_test.c freezes every size and offset).
+ *     fl_config's size is frozen: new fields take its reserved space. fl_stats grows at its end
+ *     only: fl_get_stats() passes the library the size of the caller's fl_stats, and the library
+ *     fills exactly that much, so a program built against an older or newer header keeps working.
  *  5. No function throws, none blocks on a page fault of its own, all are thread-safe.
  */
 #ifndef FAULTLINE_FAULTLINE_H_
@@ -25,7 +28,7 @@ extern "C" {
 #endif
 
 #define FL_VERSION_MAJOR 0
-#define FL_VERSION_MINOR 1
+#define FL_VERSION_MINOR 2
 
 /* Configuration of a runtime. Initialise with fl_config_init(), then set what you need. */
 typedef struct fl_config {
@@ -168,7 +171,17 @@ typedef struct fl_stats {
   uint64_t snapshot_pages_copied; /* pages copied into snapshots (written after a snapshot) */
 } fl_stats;
 
+/* sizeof(fl_stats) in version 0.1: the smallest size fl_get_stats_sized() accepts. */
+#define FL_STATS_SIZE_V0_1 312
+
+/* Fills the first `size` bytes of *stats; `size` is sizeof(fl_stats) as the caller's header has
+ * it (fl_get_stats() passes it). Fields past the library's own fl_stats read 0. -EINVAL when
+ * `size` is below FL_STATS_SIZE_V0_1 or not a multiple of 8. */
+int fl_get_stats_sized(fl_stats* stats, size_t size);
+/* The function of this name (which programs built before 0.2 call) fills FL_STATS_SIZE_V0_1
+ * bytes; the macro makes every newer caller pass its own size. */
 int fl_get_stats(fl_stats* stats);
+#define fl_get_stats(stats) fl_get_stats_sized((stats), sizeof(*(stats)))
 
 /* Copy-on-write snapshots of managed memory, without fork().
  *

@@ -3,6 +3,7 @@
 // shutdown waits for calls in progress and a call never sees a half-built runtime.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -193,15 +194,27 @@ int fl_prefetch(void* addr, size_t length, int wait) {
   return rc == 0 ? 0 : faultline::Fail(faultline::ErrnoError(-rc, "fl_prefetch"));
 }
 
-int fl_get_stats(fl_stats* stats) {
+int fl_get_stats_sized(fl_stats* stats, size_t size) {
   if (stats == nullptr) {
     return faultline::Fail(faultline::ErrnoError(EINVAL, "fl_get_stats", "stats is NULL"));
   }
+  if (size < FL_STATS_SIZE_V0_1 || size % sizeof(uint64_t) != 0) {
+    return faultline::Fail(faultline::ErrnoError(
+        EINVAL, "fl_get_stats",
+        "size " + std::to_string(size) + " is not the size of any version of fl_stats"));
+  }
   absl::ReaderMutexLock lock(&g_mutex);
   if (Current() == nullptr) return faultline::NotRunning("fl_get_stats");
-  Current()->GetStats(stats);
+  fl_stats all;
+  Current()->GetStats(&all);
+  const size_t known = std::min(size, sizeof(all));
+  std::memcpy(stats, &all, known);
+  std::memset(reinterpret_cast<char*>(stats) + known, 0, size - known);
   return 0;
 }
+
+// For programs built against a header without the fl_get_stats macro (faultline.h, 0.1).
+int(fl_get_stats)(fl_stats* stats) { return fl_get_stats_sized(stats, FL_STATS_SIZE_V0_1); }
 
 }  // extern "C"
 

@@ -14,6 +14,7 @@
 
 #include "core/pager.h"
 #include "kernel/uffd.h"
+#include "snapshot/snapshot_file.h"
 #include "swap/checksum.h"
 #include "util/check.h"
 
@@ -89,6 +90,12 @@ uint64_t Pager::FillNewSnapshot(Region& source, uint64_t first, Region& snapshot
     PageWord copy;  // EMPTY: zeros
     switch (word.state()) {
       case PageState::kEmpty:
+        // A page of an opened snapshot file not read yet: the same file page (the snapshot
+        // shares the source's backing).
+        if (word.backed()) {
+          copy =
+              PageWord::Make(PageState::kEmpty, word.payload()).WithFlag(PageWord::kBacked, true);
+        }
         break;
       case PageState::kResident:
         if (word.clean()) {
@@ -185,7 +192,11 @@ Pager::SnapshotPage Pager::ReadSnapshotPage(const RegionRegistry::Reader& region
     SnapshotPage result = SnapshotPage::kData;
     switch (word.state()) {
       case PageState::kEmpty:
-        result = SnapshotPage::kZero;
+        if (!word.backed()) {
+          result = SnapshotPage::kZero;
+        } else if (!snapshot.backing->ReadPageVerified(word.payload(), out)) {
+          result = SnapshotPage::kLost;
+        }
         break;
       case PageState::kResident:
         std::memcpy(out, snapshot.PageAddress(at), kPageSize);

@@ -119,8 +119,9 @@ Region* RegionRegistry::InsertLocked(std::unique_ptr<Region> region) {
 }
 
 std::unique_ptr<Region> RegionRegistry::Writer::Create(uintptr_t base, uint64_t pages,
-                                                       PageCounters* counters, int uffd) {
-  return registry_.CreateLocked(base, pages, counters, uffd, false);
+                                                       PageCounters* counters, int uffd,
+                                                       bool self_paging) {
+  return registry_.CreateLocked(base, pages, counters, uffd, self_paging);
 }
 
 Region* RegionRegistry::Writer::Insert(std::unique_ptr<Region> region) {

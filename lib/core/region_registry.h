@@ -189,8 +189,8 @@ class RegionRegistry {
     // Rebuilding a region in steps (Runtime): Create makes a region that is in no map yet and
     // publishes it in the fork view; Insert puts it in the maps; Discard unpublishes and deletes
     // one that was never inserted. Create throws std::bad_alloc.
-    std::unique_ptr<Region> Create(uintptr_t base, uint64_t pages, PageCounters* counters,
-                                   int uffd);
+    std::unique_ptr<Region> Create(uintptr_t base, uint64_t pages, PageCounters* counters, int uffd,
+                                   bool self_paging);
     Region* Insert(std::unique_ptr<Region> region);
     void Discard(std::unique_ptr<Region> region);
     // Takes `region` out of the maps and the fork view. The caller deletes it (after the lock is

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "core/eviction_policy.h"
@@ -79,6 +80,15 @@ class Runtime final : public SigbusTarget {
   // The program has unmapped [address, +length) (munmap, or a MAP_FIXED mapping made over it):
   // the managed pages there are forgotten and their slots freed; regions are cut around them.
   void Forget(const void* address, size_t length);
+  // Runs `change`, the program's system call that unmaps or replaces every mapping in
+  // [address, +length) (munmap, mremap onto it), and forgets the managed pages there if it
+  // succeeds (returns true; false with errno set, and nothing changed, if it failed). Snapshots
+  // waiting for those pages copy them first. All of it under the registry's write lock with the
+  // regions there quiesced, so that no other thread sees the range between the system call and
+  // the registry's update: no fault is served and no page evicted from a mapping that is gone,
+  // and no other thread's new mapping at the same address is adopted and then forgotten.
+  // `change` must not touch managed memory.
+  bool ReplaceMappings(void* address, size_t length, absl::FunctionRef<bool()> change);
   // mremap(2) of a range that overlaps managed memory, with mremap's contract: the new address,
   // or MAP_FAILED with errno set (and nothing changed).
   void* Remap(void* old_address, size_t old_size, size_t new_size, int flags, void* new_address);
@@ -135,8 +145,15 @@ class Runtime final : public SigbusTarget {
   // Runs fn(writer) under the registry's write lock at a moment when no region overlapping
   // [begin, end) has I/O in flight (such regions are marked reshaping meanwhile, so that the
   // evictor stops adding to it).
+  // With `also_begin` < `also_end`, the regions overlapping that range too.
   template <typename Fn>
-  void WithQuiescedRegions(uintptr_t begin, uintptr_t end, Fn fn);
+  void WithQuiescedRegions(uintptr_t begin, uintptr_t end, Fn fn, uintptr_t also_begin = 0,
+                           uintptr_t also_end = 0);
+  // Cuts the region that holds `at` in two there (if `at` is inside one, not at its base),
+  // changing nothing else: every page keeps its word, in one piece or the other.
+  void SplitAt(RegionRegistry::Writer& writer, uintptr_t at);
+  // Snapshots waiting for pages of [begin, end) (or whose own pages those are) copy them now.
+  void DetachSnapshotsIn(RegionRegistry::Writer& writer, uintptr_t begin, uintptr_t end);
   // Replaces `region` by `pieces` (ordered by `first`, not overlapping): each becomes a region
   // with a copy of its pages' words, published in the fork view before `change` runs.
   // `change` performs the program's system call and returns false (errno set) if it failed; then

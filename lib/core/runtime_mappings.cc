@@ -53,12 +53,17 @@ void Runtime::NoteManaged() {
 }
 
 template <typename Fn>
-void Runtime::WithQuiescedRegions(uintptr_t begin, uintptr_t end, Fn fn) {
+void Runtime::WithQuiescedRegions(uintptr_t begin, uintptr_t end, Fn fn, uintptr_t also_begin,
+                                  uintptr_t also_end) {
+  auto for_each = [&](RegionRegistry::Writer& writer, auto visit) {
+    writer.ForEachOverlap(begin, end, visit);
+    if (also_begin < also_end) writer.ForEachOverlap(also_begin, also_end, visit);
+  };
   for (;;) {
     {
       RegionRegistry::Writer writer(registry_);
       bool busy = false;
-      writer.ForEachOverlap(begin, end, [&](Region& r) {
+      for_each(writer, [&](Region& r) {
         if (r.pages.Count(PageState::kLoading) + r.pages.Count(PageState::kEvicting) > 0) {
           r.reshaping.store(true, std::memory_order_relaxed);
           busy = true;
@@ -68,8 +73,7 @@ void Runtime::WithQuiescedRegions(uintptr_t begin, uintptr_t end, Fn fn) {
         fn(writer);
         // A region that is still there (the program's call failed, or it was not cut) is the
         // evictor's again.
-        writer.ForEachOverlap(
-            begin, end, [](Region& r) { r.reshaping.store(false, std::memory_order_relaxed); });
+        for_each(writer, [](Region& r) { r.reshaping.store(false, std::memory_order_relaxed); });
         return;
       }
     }
@@ -92,7 +96,8 @@ bool Runtime::Reshape(RegionRegistry::Writer& writer, Region* region, const Piec
     // Bookkeeping memory for a region that exists already in the program: losing track of it
     // would lose its evicted pages, so running out here is fatal.
     try {
-      created[i] = writer.Create(piece.base, piece.count + piece.grow, &counters_, region->uffd);
+      created[i] = writer.Create(piece.base, piece.count + piece.grow, &counters_, region->uffd,
+                                 region->self_paging);
     } catch (const std::bad_alloc&) {
       FL_CHECK(false, "out of memory for the page table of a region being reshaped");
     }
@@ -214,6 +219,38 @@ void Runtime::ForgetLocked(RegionRegistry::Writer& writer, uintptr_t begin, uint
   }
 }
 
+bool Runtime::ReplaceMappings(void* address, size_t length, absl::FunctionRef<bool()> change) {
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(address);
+  const uintptr_t end = begin + length;
+  bool changed = false;
+  int error = 0;
+  WithQuiescedRegions(begin, end, [&](RegionRegistry::Writer& writer) {
+    DetachSnapshotsIn(writer, begin, end);
+    changed = change();
+    error = errno;
+    if (changed) ForgetLocked(writer, begin, end);
+  });
+  errno = error;
+  return changed;
+}
+
+void Runtime::SplitAt(RegionRegistry::Writer& writer, uintptr_t at) {
+  Region* region = writer.FirstOverlap(at, at + 1);
+  if (region == nullptr || region->base == at) return;
+  const uint64_t first = (at - region->base) >> kPageShift;
+  const Piece pieces[2] = {Piece{0, first, region->base, 0},
+                           Piece{first, region->pages.size() - first, at, 0}};
+  Reshape(
+      writer, region, pieces, 2, [] { return true; }, nullptr);
+}
+
+void Runtime::DetachSnapshotsIn(RegionRegistry::Writer& writer, uintptr_t begin, uintptr_t end) {
+  writer.ForEachOverlap(begin, end, [&](Region& region) {
+    pager_->DetachSnapshots(writer, region);
+    pager_->CompleteSnapshot(writer, region);
+  });
+}
+
 void Runtime::PrepareUnmap(const void* address, size_t length) noexcept {
   const uintptr_t begin = reinterpret_cast<uintptr_t>(address);
   const uintptr_t end = begin + length;
@@ -227,10 +264,7 @@ void Runtime::PrepareUnmap(const void* address, size_t length) noexcept {
   }
   if (!waited_for) return;
   RegionRegistry::Writer writer(registry_);
-  writer.ForEachOverlap(begin, end, [&](Region& region) {
-    pager_->DetachSnapshots(writer, region);
-    pager_->CompleteSnapshot(writer, region);
-  });
+  DetachSnapshotsIn(writer, begin, end);
 }
 
 void* Runtime::Remap(void* old_address, size_t old_size, size_t new_size, int flags,
@@ -239,7 +273,6 @@ void* Runtime::Remap(void* old_address, size_t old_size, size_t new_size, int fl
   auto round_up = [](size_t n) { return (n + kPageSize - 1) & ~(kPageSize - 1); };
   old_size = round_up(old_size);
   new_size = round_up(new_size);
-  if ((flags & MREMAP_FIXED) != 0 && new_size > 0) PrepareUnmap(new_address, new_size);
   if (old_size == 0 || new_size == 0 || (flags & MREMAP_DONTUNMAP) != 0) {
     // Not meaningful for private memory (the kernel refuses the first two); MREMAP_DONTUNMAP
     // would leave a managed range behind without its pages. Nothing is changed.
@@ -249,25 +282,38 @@ void* Runtime::Remap(void* old_address, size_t old_size, size_t new_size, int fl
     errno = EINVAL;
     return MAP_FAILED;
   }
-  if ((flags & MREMAP_FIXED) != 0) {
-    // The kernel unmaps whatever is at the target first; do that, and forget it, here.
-    uintptr_t target = reinterpret_cast<uintptr_t>(new_address);
-    if (target % kPageSize != 0 ||
-        (target < old_begin + old_size && old_begin < target + new_size)) {
-      errno = EINVAL;
-      return MAP_FAILED;
-    }
-    if (RawMunmap(new_address, new_size) != 0) return MAP_FAILED;
-    Forget(new_address, new_size);
+  // MREMAP_FIXED: the target is replaced by the kernel's own mremap, and only then forgotten (in
+  // the same write-locked section): a move that fails leaves the target as it was. The target's
+  // regions are quiesced with the source's and cut at its edges first, so that it is made of
+  // whole regions, none of them the one that moves.
+  const bool fixed = (flags & MREMAP_FIXED) != 0;
+  const uintptr_t fixed_target = reinterpret_cast<uintptr_t>(new_address);
+  if (fixed && (fixed_target % kPageSize != 0 ||
+                (fixed_target < old_begin + old_size && old_begin < fixed_target + new_size))) {
+    errno = EINVAL;
+    return MAP_FAILED;
   }
 
   void* result = MAP_FAILED;
   int error = 0;
-  WithQuiescedRegions(old_begin, old_begin + old_size, [&](RegionRegistry::Writer& writer) {
+  auto quiesced = [&](RegionRegistry::Writer& writer) {
+    // The program's system call of each attempt; true when it succeeded.
+    auto move = [&](uintptr_t target, int attempt_flags) {
+      result = RawMremap(old_address, old_size, new_size, attempt_flags,
+                         reinterpret_cast<void*>(target));
+      if (result == MAP_FAILED) return false;
+      if (fixed) ForgetLocked(writer, fixed_target, fixed_target + new_size);
+      return true;
+    };
+    if (fixed) {
+      SplitAt(writer, fixed_target);
+      SplitAt(writer, fixed_target + new_size);
+      DetachSnapshotsIn(writer, fixed_target, fixed_target + new_size);
+    }
     Region* region = writer.FirstOverlap(old_begin, old_begin + old_size);
     if (region == nullptr || region->base > old_begin || region->end() < old_begin + old_size) {
       // Not inside one region, hence not inside one mapping: the kernel refuses such a call.
-      result = RawMremap(old_address, old_size, new_size, flags, new_address);
+      move(fixed_target, flags);
       error = errno;
       return;
     }
@@ -287,21 +333,17 @@ void* Runtime::Remap(void* old_address, size_t old_size, size_t new_size, int fl
       }
       Region* made[3];
       bool done = Reshape(
-          writer, region, pieces, count,
-          [&] {
-            result = RawMremap(old_address, old_size, new_size, attempt_flags,
-                               reinterpret_cast<void*>(target));
-            return result != MAP_FAILED;
-          },
-          made);
+          writer, region, pieces, count, [&] { return move(target, attempt_flags); }, made);
       if (!done) return false;
       if (target != old_begin) {
         // A moved mapping has lost its registration and its write protection (no
-        // UFFD_EVENT_REMAP): register it again, and treat its clean and FREEABLE pages as
-        // plain dirty ones, since a write to them would no longer be seen.
+        // UFFD_EVENT_REMAP): register it again, with the uffd it had (a self-paging region's
+        // own), and treat its clean and FREEABLE pages as plain dirty ones, since a write to
+        // them would no longer be seen.
         Region* moved_region = made[moved];
         bool lock_failed = false;
-        int rc = PrepareRange(uffd_, reinterpret_cast<void*>(target), new_size, &lock_failed);
+        int rc = PrepareRange(moved_region->uffd, reinterpret_cast<void*>(target), new_size,
+                              &lock_failed);
         FL_CHECK(rc == 0, "registering a moved mapping again failed");
         for (uint64_t p = 0; p < kept; ++p) {
           PageWord word = moved_region->pages.Lock(p);
@@ -316,8 +358,8 @@ void* Runtime::Remap(void* old_address, size_t old_size, size_t new_size, int fl
       return true;
     };
     bool may_move = (flags & MREMAP_MAYMOVE) != 0;
-    if ((flags & MREMAP_FIXED) != 0) {
-      attempt(reinterpret_cast<uintptr_t>(new_address), flags);
+    if (fixed) {
+      attempt(fixed_target, flags);
     } else if (!attempt(old_begin, 0) && errno == ENOMEM && may_move) {
       // It cannot grow in place: reserve the new place first, so that the new region's address
       // is known (and published) before the pages move there.
@@ -331,7 +373,9 @@ void* Runtime::Remap(void* old_address, size_t old_size, size_t new_size, int fl
       }
     }
     error = errno;
-  });
+  };
+  WithQuiescedRegions(old_begin, old_begin + old_size, quiesced, fixed ? fixed_target : 0,
+                      fixed ? fixed_target + new_size : 0);
   if (result == MAP_FAILED) {
     errno = error;
   } else {

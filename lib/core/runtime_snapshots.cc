@@ -77,6 +77,7 @@ absl::StatusOr<void*> Runtime::TakeSnapshot(void* address, size_t length) {
       snapshot->prot = PROT_READ;
       snapshot->snapshot_source = source->id;
       snapshot->snapshot_first = first;
+      snapshot->backing = source->backing;  // its EMPTY + BACKED pages read the same file
       if (!writer.LinkSnapshot(snapshot)) {
         writer.Take(snapshot);
         outcome = Outcome::kTooMany;

@@ -169,9 +169,15 @@ __attribute__((visibility("default"))) void* mmap64(void* address, size_t length
 __attribute__((visibility("default"))) int munmap(void* address, size_t length) {
   const int saved_errno = errno;
   Runtime* runtime = ProgramRuntime();
-  if (runtime != nullptr && length > 0) runtime->PrepareUnmap(address, RoundUpToPage(length));
-  if (faultline::RawMunmap(address, length) != 0) return -1;
-  if (runtime != nullptr && length > 0) runtime->Forget(address, RoundUpToPage(length));
+  if (runtime == nullptr || length == 0 || !runtime->Overlaps(address, RoundUpToPage(length))) {
+    return faultline::RawMunmap(address, length);
+  }
+  // Unmapped and forgotten in one step: another thread's mmap must not get this address, be
+  // adopted, and then be forgotten here.
+  if (!runtime->ReplaceMappings(address, RoundUpToPage(length),
+                                [&] { return faultline::RawMunmap(address, length) == 0; })) {
+    return -1;
+  }
   errno = saved_errno;
   return 0;
 }
@@ -189,12 +195,16 @@ __attribute__((visibility("default"))) void* mremap(void* old_address, size_t ol
   Runtime* runtime = ProgramRuntime();
   if (runtime == nullptr || reinterpret_cast<uintptr_t>(old_address) % kPageSize != 0 ||
       !runtime->Overlaps(old_address, RoundUpToPage(old_size == 0 ? 1 : old_size))) {
-    if (runtime != nullptr && (flags & MREMAP_FIXED) != 0 && new_size > 0) {
-      runtime->PrepareUnmap(new_address, RoundUpToPage(new_size));  // replaced by the move
-    }
-    void* result = faultline::RawMremap(old_address, old_size, new_size, flags, new_address);
-    if (result != MAP_FAILED && runtime != nullptr && (flags & MREMAP_FIXED) != 0) {
-      runtime->Forget(result, RoundUpToPage(new_size));  // replaced whatever was there
+    void* result = MAP_FAILED;
+    auto move = [&] {
+      result = faultline::RawMremap(old_address, old_size, new_size, flags, new_address);
+      return result != MAP_FAILED;
+    };
+    if (runtime != nullptr && (flags & MREMAP_FIXED) != 0 && new_size > 0 &&
+        reinterpret_cast<uintptr_t>(new_address) % kPageSize == 0) {
+      runtime->ReplaceMappings(new_address, RoundUpToPage(new_size), move);  // the target's
+    } else {
+      move();
     }
     if (result != MAP_FAILED) errno = saved_errno;
     return result;

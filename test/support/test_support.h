@@ -16,7 +16,12 @@ namespace faultline::test {
 
 inline constexpr size_t kPage = 4096;
 
-// Exits with 77 (meson's SKIP) and a message when this process cannot open a full userfaultfd.
+// Whether the suite runs in CI (CI=true), where a test that needs userfaultfd must not skip.
+bool InCi();
+
+// Exits with 77 (meson's SKIP) and a message when this process cannot open a full userfaultfd;
+// in CI it fails instead (exit 1): a CI run in which nothing was paged is no pass. Other reasons
+// to skip (no memory cgroup, a program not installed) still skip in CI.
 void SkipUnlessUserfaultfd();
 
 // A config with `limit` bytes and the test swap directory ($FAULTLINE_TEST_SWAP_DIR, else

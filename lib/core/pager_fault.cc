@@ -249,9 +249,9 @@ void Pager::LoadBacked(Region& region, uint64_t index, PageWord word, uint64_t s
         "be read; an access raises SIGBUS",
         static_cast<void*>(address), word.payload());
     r_.stats->checksum_errors.Add();
+    region.pages.Transition(index, word, word.With(PageState::kPoisoned, 0));
     size_t done = 0;
     uffd::Poison(region.uffd, address, kPageSize, &done);
-    region.pages.Transition(index, word, word.With(PageState::kPoisoned, 0));
     return;
   }
   CopyIn(region.uffd, address, page, kPageSize, false);
@@ -415,14 +415,16 @@ void Pager::PoisonLoaded(Region& region, const ReadOp& op, uint32_t position,
   PageWord word = region.pages.Lock(index);
   FL_CHECK(word.state() == PageState::kLoading, "poisoning a page that is not loading");
   char* address = region.PageAddress(index);
-  size_t done = 0;
-  uffd::Poison(region.uffd, address, kPageSize, &done);
   Log().error(
       "page {} could not be read back from swap slot {}: {}; it is lost, and an access "
       "raises SIGBUS",
       static_cast<void*>(address), word.payload(), why);
   r_.slots->Free(word.payload());
+  // The page is POISONED (and counted) before the poison wakes its waiters: a thread that has
+  // taken its SIGBUS sees the page in fl_stats. A fault in between finds POISONED and poisons too.
   region.pages.Transition(index, word, word.With(PageState::kPoisoned, 0));
+  size_t done = 0;
+  uffd::Poison(region.uffd, address, kPageSize, &done);
 }
 
 }  // namespace faultline

@@ -141,9 +141,9 @@ void Pager::HandleMissing(IoContext& ctx, const RegionRegistry::Reader& regions,
       // the fault from there at once; the write's completion sees the page RESIDENT and frees
       // the slot it was writing.
       const char* staged = r_.evict_staging->PageAddress(word.payload());
+      r_.stats->faults_in_flight_rescue.Add();
       CopyIn(region.uffd, address, staged, kPageSize, false);
       region.pages.Transition(index, word, word.With(PageState::kResident, 0));
-      r_.stats->faults_in_flight_rescue.Add();
       r_.stats->fault_latency.Record(MonotonicNanos() - start_ns);
       return;
     }
@@ -194,6 +194,7 @@ void Pager::HandleWriteProtect(const RegionRegistry::Reader& regions, Region& re
   word = CopyToSnapshots(regions, region, index, word, address);
   // Un-protecting wakes the writer. A page already dirty means another thread's fault on it was
   // served first: un-protecting again is harmless and wakes this one.
+  r_.stats->faults_write_protect.Add();
   uffd::WriteProtect(region.uffd, address, kPageSize, false);
   if (word.clean()) {
     r_.slots->Free(word.payload());
@@ -202,7 +203,6 @@ void Pager::HandleWriteProtect(const RegionRegistry::Reader& regions, Region& re
     // A write cancels MADV_FREE.
     region.pages.Unlock(index, word.WithFlag(PageWord::kFreeable, false));
   }
-  r_.stats->faults_write_protect.Add();
   r_.stats->fault_latency.Record(MonotonicNanos() - start_ns);
 }
 
@@ -215,6 +215,7 @@ void Pager::ZeroFill(Region& region, uint64_t index, PageWord word, uint64_t sta
       1 + region.pages.TryLockRun(index + 1, window - 1, words + 1, [](PageWord w, uint32_t) {
         return w.state() == PageState::kEmpty && !w.snapshot() && !w.backed();
       });
+  r_.stats->faults_zero_fill.Add();  // before the copy wakes the faulting thread
   size_t copied = CopyIn(region.uffd, region.PageAddress(index), r_.zero_source,
                          size_t{count} * kPageSize, false);
   if (copied == 0 && count > 1) {
@@ -233,7 +234,6 @@ void Pager::ZeroFill(Region& region, uint64_t index, PageWord word, uint64_t sta
     }
   }
   region.zero_fill_window.Resolved(index, count);
-  r_.stats->faults_zero_fill.Add();
   if (resolved > 1) r_.stats->pages_fault_around.Add(resolved - 1);
   r_.stats->fault_latency.Record(MonotonicNanos() - start_ns);
   WakeEvictorIfNeeded();
@@ -254,10 +254,11 @@ void Pager::LoadBacked(Region& region, uint64_t index, PageWord word, uint64_t s
     uffd::Poison(region.uffd, address, kPageSize, &done);
     return;
   }
-  CopyIn(region.uffd, address, page, kPageSize, false);
-  region.pages.Transition(index, word, word.With(PageState::kResident, 0));
+  // Counted before the copy wakes the faulting thread, which may read the statistics at once.
   r_.stats->bytes_read.Add(kPageSize);
   r_.stats->faults_swap_in.Add();
+  CopyIn(region.uffd, address, page, kPageSize, false);
+  region.pages.Transition(index, word, word.With(PageState::kResident, 0));
   r_.stats->fault_latency.Record(MonotonicNanos() - start_ns);
   WakeEvictorIfNeeded();
 }
@@ -350,9 +351,9 @@ void Pager::FinishRead(const RegionRegistry::Reader& regions, int chunk, int32_t
                                checksums_[op.first_slot + i];
       if (good) continue;
       InstallLoaded(*region, op, buffer, run_start, i - run_start);
+      if (io_ok) r_.stats->checksum_errors.Add();
       PoisonLoaded(*region, op, i,
                    io_ok ? "checksum mismatch" : ErrnoName(result < 0 ? result : EIO));
-      if (io_ok) r_.stats->checksum_errors.Add();
       run_start = i + 1;
     }
     InstallLoaded(*region, op, buffer, run_start, op.count - run_start);

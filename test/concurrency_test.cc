@@ -24,10 +24,11 @@ using Runtime = faultline::test::ScopedRuntime;
 TEST_CASE("4 threads write and verify overlapping pages under eviction", "[concurrency]") {
   faultline::test::SkipUnlessUserfaultfd();
   auto threads_per_handler = GENERATE(1u, 2u);
-  fl_config config = faultline::test::TestConfig(32 * kMiB);
+  const uint64_t limit = faultline::test::Scaled(32 * kMiB);
+  fl_config config = faultline::test::TestConfig(limit);
   config.fault_threads = threads_per_handler;
   Runtime runtime(config);
-  const size_t size = 256 * kMiB;
+  const size_t size = faultline::test::Scaled(256 * kMiB);
   const size_t pages = size / kPage;
   void* mapped = Map(size);
   std::string first_wrong;
@@ -37,7 +38,7 @@ TEST_CASE("4 threads write and verify overlapping pages under eviction", "[concu
   fl_stats s = Stats();
   CHECK(s.evictions > pages);
   CHECK(s.faults_swap_in > 0);
-  CHECK(s.resident_pages <= 32 * kMiB / kPage);
+  CHECK(s.resident_pages <= limit / kPage);
   CHECK(s.io_errors == 0);
   REQUIRE(fl_unmap(mapped, size) == 0);
 }

@@ -67,6 +67,12 @@ bool InCi() {
   return ci != nullptr && std::strcmp(ci, "true") == 0;
 }
 
+size_t Scaled(size_t bytes) {
+  const char* scale = std::getenv("FAULTLINE_TEST_SCALE");
+  long divisor = scale != nullptr ? std::strtol(scale, nullptr, 10) : 1;
+  return divisor > 1 ? bytes / static_cast<size_t>(divisor) : bytes;
+}
+
 void SkipUnlessUserfaultfd() {
   int fd = static_cast<int>(syscall(SYS_userfaultfd, O_CLOEXEC));
   if (fd < 0) {

@@ -19,6 +19,11 @@ inline constexpr size_t kPage = 4096;
 // Whether the suite runs in CI (CI=true), where a test that needs userfaultfd must not skip.
 bool InCi();
 
+// `bytes` divided by $FAULTLINE_TEST_SCALE (default 1). The largest paging tests size both their
+// working set and their limit with it, so the ratio between them, which is what they test, stays.
+// Sanitizer builds set 4 (test/meson.build): they check the same code paths on less data.
+size_t Scaled(size_t bytes);
+
 // Exits with 77 (meson's SKIP) and a message when this process cannot open a full userfaultfd;
 // in CI it fails instead (exit 1): a CI run in which nothing was paged is no pass. Other reasons
 // to skip (no memory cgroup, a program not installed) still skip in CI.

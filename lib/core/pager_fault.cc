@@ -192,9 +192,9 @@ void Pager::HandleWriteProtect(const RegionRegistry::Reader& regions, Region& re
   }
   // Snapshots taken since the page was last written keep its bytes as they are now.
   word = CopyToSnapshots(regions, region, index, word, address);
+  r_.stats->faults_write_protect.Add();
   // Un-protecting wakes the writer. A page already dirty means another thread's fault on it was
   // served first: un-protecting again is harmless and wakes this one.
-  r_.stats->faults_write_protect.Add();
   uffd::WriteProtect(region.uffd, address, kPageSize, false);
   if (word.clean()) {
     r_.slots->Free(word.payload());
@@ -215,7 +215,7 @@ void Pager::ZeroFill(Region& region, uint64_t index, PageWord word, uint64_t sta
       1 + region.pages.TryLockRun(index + 1, window - 1, words + 1, [](PageWord w, uint32_t) {
         return w.state() == PageState::kEmpty && !w.snapshot() && !w.backed();
       });
-  r_.stats->faults_zero_fill.Add();  // before the copy wakes the faulting thread
+  r_.stats->faults_zero_fill.Add();
   size_t copied = CopyIn(region.uffd, region.PageAddress(index), r_.zero_source,
                          size_t{count} * kPageSize, false);
   if (copied == 0 && count > 1) {
@@ -254,7 +254,6 @@ void Pager::LoadBacked(Region& region, uint64_t index, PageWord word, uint64_t s
     uffd::Poison(region.uffd, address, kPageSize, &done);
     return;
   }
-  // Counted before the copy wakes the faulting thread, which may read the statistics at once.
   r_.stats->bytes_read.Add(kPageSize);
   r_.stats->faults_swap_in.Add();
   CopyIn(region.uffd, address, page, kPageSize, false);
@@ -421,8 +420,7 @@ void Pager::PoisonLoaded(Region& region, const ReadOp& op, uint32_t position,
       "raises SIGBUS",
       static_cast<void*>(address), word.payload(), why);
   r_.slots->Free(word.payload());
-  // The page is POISONED (and counted) before the poison wakes its waiters: a thread that has
-  // taken its SIGBUS sees the page in fl_stats. A fault in between finds POISONED and poisons too.
+  // POISONED before the poison wakes its waiters (stats.h); a fault in between poisons too.
   region.pages.Transition(index, word, word.With(PageState::kPoisoned, 0));
   size_t done = 0;
   uffd::Poison(region.uffd, address, kPageSize, &done);

@@ -1,6 +1,8 @@
 // PagerStats: the runtime's event counters (page counts live in PageCounters). Each field is a
 // relaxed atomic: many threads add to them, readers only want a recent value, and no other memory
-// is published through them.
+// is published through them. A fault's counters are added before the UFFDIO_COPY, UFFDIO_POISON or
+// un-protect that wakes its thread (the kernel's wake orders them), so a thread that has taken a
+// fault, or its SIGBUS, finds it counted in fl_get_stats().
 #ifndef FAULTLINE_LIB_CORE_STATS_H_
 #define FAULTLINE_LIB_CORE_STATS_H_
 

@@ -44,6 +44,11 @@
 //             -> SWAPPED  (E: clean page moved out and dropped: no I/O)
 //             -> EVICTING (E: dirty page moved out to a staging buffer, write submitted)
 //             -> EMPTY    (D: dropped; a clean page's slot is freed)
+//             -> POISONED (F or E: a missing fault, or the move out, finds no page in the kernel
+//                          (UFFDIO_POISON succeeds where a present page refuses it). Nothing of
+//                          faultline's drops a RESIDENT page without its lock and a transition,
+//                          and the program's MADV_DONTNEED and munmap go through D and U, so the
+//                          bytes are lost: SIGBUS and a log line, never zeros)
 //   EVICTING  not mapped; its bytes sit in staging buffer `payload` while the write is in flight.
 //             -> RESIDENT (F: a fault copies it back from staging at once: the write result is
 //                          then discarded and its slot freed)
@@ -112,7 +117,8 @@ constexpr bool IsAllowedTransition(PageState from, PageState to) noexcept {
     case S::kEmpty:
       return to == S::kResident || to == S::kPoisoned;
     case S::kResident:
-      return to == S::kResident || to == S::kEmpty || to == S::kSwapped || to == S::kEvicting;
+      return to == S::kResident || to == S::kEmpty || to == S::kSwapped || to == S::kEvicting ||
+             to == S::kPoisoned;
     case S::kEvicting:
       return to == S::kResident || to == S::kSwapped || to == S::kEmpty;
     case S::kSwapped:

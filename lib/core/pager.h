@@ -246,6 +246,12 @@ class Pager {
   void InstallLoaded(Region& region, const ReadOp& op, const char* staging, uint32_t from,
                      uint32_t count) noexcept;
   void PoisonLoaded(Region& region, const ReadOp& op, uint32_t position, const char* why) noexcept;
+  // A RESIDENT page that is missing from the kernel although faultline never dropped it (the
+  // program's own MADV_DONTNEED and munmap take the page lock): its bytes are lost. Poisons it
+  // (unless the page turns out to be there: returns false then, the page still locked), logs,
+  // frees a clean page's slot and makes it POISONED before anyone waiting on it is woken.
+  // `where` says who found it. REQUIRES: the page is locked RESIDENT, with `word`.
+  bool PoisonIfMissing(Region& region, uint64_t index, PageWord word, const char* where) noexcept;
   // Number of pages that fit under the limit now (at least 1: a fault is always served).
   uint32_t RoomFor(uint32_t wanted) const noexcept;
 

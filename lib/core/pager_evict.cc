@@ -1,7 +1,7 @@
 // Eviction: taking a batch of resident pages out of memory, and the completion of their writes.
 // Transitions performed here (page_state.h): RESIDENT -> SWAPPED (clean), RESIDENT -> EMPTY (all
-// zero), RESIDENT -> EVICTING (write submitted), EVICTING -> SWAPPED (written), EVICTING ->
-// RESIDENT (write failed: put back).
+// zero), RESIDENT -> EVICTING (write submitted), RESIDENT -> POISONED (missing from the kernel),
+// EVICTING -> SWAPPED (written), EVICTING -> RESIDENT (write failed: put back).
 //
 // Why UFFDIO_MOVE: moving a page out of the region is atomic with respect to the program's
 // threads. A write that lands before the move is in the moved page; an access after it faults,
@@ -112,9 +112,12 @@ uint32_t Pager::ReclaimBatch(IoContext& ctx, const RegionRegistry::Reader& regio
 
   // 1. Move out, one UFFDIO_MOVE per run of adjacent pages; by copy where the protection differs
   //    from staging's (EvictByCopy). A page that can leave neither way (EBUSY: pinned by I/O in
-  //    flight, or shared with a child after fork; PROT_NONE) stays resident.
+  //    flight, or shared with a child after fork; PROT_NONE) stays resident. A page that is not
+  //    there at all (ENOENT: a hole, which UFFDIO_MOVE no longer skips) was lost: poisoned.
   bool moved[kMaxBatch];
+  bool lost[kMaxBatch];
   std::fill_n(moved, count, false);
+  std::fill_n(lost, count, false);
   for (uint32_t first = 0; first < count;) {
     uint32_t end = first + 1;
     while (end < count && victims[end].region == victims[first].region &&
@@ -146,7 +149,10 @@ uint32_t Pager::ReclaimBatch(IoContext& ctx, const RegionRegistry::Reader& regio
       std::fill_n(moved + p, pages, true);
       p += pages;
       if (rc == 0) break;
-      if (rc != -EAGAIN) {
+      if (rc == -ENOENT && PoisonIfMissing(region, victims[p].index, words[p], "eviction")) {
+        lost[p] = true;  // a hole where a resident page should be: poisoned, never zeros
+        ++p;
+      } else if (rc != -EAGAIN) {
         // This page cannot leave now: it stays resident.
         Log().debug("page {} stays resident: {}",
                     static_cast<void*>(region.PageAddress(victims[p].index)), ErrnoName(rc));
@@ -178,6 +184,7 @@ uint32_t Pager::ReclaimBatch(IoContext& ctx, const RegionRegistry::Reader& regio
     Region& region = *victims[p].region;
     uint64_t index = victims[p].index;
     PageWord word = words[p];
+    if (lost[p]) continue;  // POISONED and unlocked already
     if (!moved[p]) {
       region.pages.Unlock(index, word);
       continue;

@@ -1,7 +1,7 @@
 // The fault path of the Pager: what a fault-handler thread does with one fault message, and the
 // completion of the swap reads it starts. Transitions performed here (page_state.h):
-// EMPTY -> RESIDENT, RESIDENT -> RESIDENT (first write), EVICTING -> RESIDENT (rescue),
-// SWAPPED -> LOADING, LOADING -> RESIDENT | POISONED.
+// EMPTY -> RESIDENT, RESIDENT -> RESIDENT (first write), RESIDENT -> POISONED (missing from the
+// kernel), EVICTING -> RESIDENT (rescue), SWAPPED -> LOADING, LOADING -> RESIDENT | POISONED.
 #include <linux/userfaultfd.h>
 #include <sched.h>
 #include <sys/mman.h>
@@ -142,38 +142,37 @@ void Pager::HandleMissing(IoContext& ctx, const RegionRegistry::Reader& regions,
       // the slot it was writing.
       const char* staged = r_.evict_staging->PageAddress(word.payload());
       r_.stats->faults_in_flight_rescue.Add();
-      CopyIn(region.uffd, address, staged, kPageSize, false);
+      if (CopyIn(region.uffd, address, staged, kPageSize, false) != kPageSize) {
+        // The address takes no copy (the program changed the mapping meanwhile): the page stays
+        // EVICTING, and its write's completion keeps it in its slot. RESIDENT here would be a
+        // page missing from the kernel that faultline counts as present.
+        region.pages.Unlock(index, word);
+        uffd::Wake(region.uffd, address, kPageSize);
+        return;
+      }
       region.pages.Transition(index, word, word.With(PageState::kResident, 0));
       r_.stats->fault_latency.Record(MonotonicNanos() - start_ns);
       return;
     }
-    case PageState::kResident: {
-      // Usually a second fault on a page resolved meanwhile (the copy reports EEXIST and only
-      // wakes). If the program dropped the page behind the pager (MADV_DONTNEED), it now reads
-      // zeros, as it would under the kernel, and its old slot is stale.
-      size_t done = 0;
-      int rc = uffd::Copy(region.uffd, address, r_.zero_source, kPageSize, false, &done);
-      if (rc == 0) {
-        Log().warn(
-            "page {} was dropped behind faultline's back (MADV_DONTNEED?): it reads as zeros",
-            static_cast<void*>(address));
+    case PageState::kResident:
+      // Usually a second fault on a page resolved meanwhile: the page is there, and the poison
+      // attempt only finds it (EEXIST). A page that is not there was lost; SIGBUS, not zeros.
+      if (!PoisonIfMissing(region, index, word, "a fault")) {
+        uffd::Wake(region.uffd, address, kPageSize);
+        region.pages.Unlock(index, word);
       }
-      if (rc == 0 && word.clean()) {
-        r_.slots->Free(word.payload());
-        region.pages.Transition(index, word, word.With(PageState::kResident, 0));
-        return;
-      }
-      if (rc == -EEXIST) uffd::Wake(region.uffd, address, kPageSize);
-      region.pages.Unlock(index, word);
       return;
-    }
     case PageState::kLoading:
       // The read in flight resolves this fault too: its UFFDIO_COPY wakes every waiter.
       region.pages.Unlock(index, word);
       return;
     case PageState::kPoisoned: {
+      // Poisoned already (EEXIST) when another thread did it: a fault queued before that still
+      // waits, and is woken here.
       size_t done = 0;
-      uffd::Poison(region.uffd, address, kPageSize, &done);
+      if (uffd::Poison(region.uffd, address, kPageSize, true, &done) != 0) {
+        uffd::Wake(region.uffd, address, kPageSize);
+      }
       region.pages.Unlock(index, word);
       return;
     }
@@ -251,12 +250,16 @@ void Pager::LoadBacked(Region& region, uint64_t index, PageWord word, uint64_t s
     r_.stats->checksum_errors.Add();
     region.pages.Transition(index, word, word.With(PageState::kPoisoned, 0));
     size_t done = 0;
-    uffd::Poison(region.uffd, address, kPageSize, &done);
+    uffd::Poison(region.uffd, address, kPageSize, true, &done);
     return;
   }
   r_.stats->bytes_read.Add(kPageSize);
   r_.stats->faults_swap_in.Add();
-  CopyIn(region.uffd, address, page, kPageSize, false);
+  if (CopyIn(region.uffd, address, page, kPageSize, false) != kPageSize) {
+    region.pages.Unlock(index, word);  // the address takes no copy: the page stays in its file
+    uffd::Wake(region.uffd, address, kPageSize);
+    return;
+  }
   region.pages.Transition(index, word, word.With(PageState::kResident, 0));
   r_.stats->fault_latency.Record(MonotonicNanos() - start_ns);
   WakeEvictorIfNeeded();
@@ -423,7 +426,24 @@ void Pager::PoisonLoaded(Region& region, const ReadOp& op, uint32_t position,
   // POISONED before the poison wakes its waiters (stats.h); a fault in between poisons too.
   region.pages.Transition(index, word, word.With(PageState::kPoisoned, 0));
   size_t done = 0;
-  uffd::Poison(region.uffd, address, kPageSize, &done);
+  uffd::Poison(region.uffd, address, kPageSize, true, &done);
+}
+
+bool Pager::PoisonIfMissing(Region& region, uint64_t index, PageWord word,
+                            const char* where) noexcept {
+  char* address = region.PageAddress(index);
+  size_t done = 0;
+  // The poison is the test: the kernel refuses it (EEXIST) for a page that is there. Waiters are
+  // woken only once the page is POISONED and counted.
+  if (uffd::Poison(region.uffd, address, kPageSize, false, &done) != 0) return false;
+  Log().error(
+      "page {} is missing from memory although faultline holds it resident (found by {}); its "
+      "bytes are lost, and an access raises SIGBUS",
+      static_cast<void*>(address), where);
+  if (word.clean()) r_.slots->Free(word.payload());
+  region.pages.Transition(index, word, word.With(PageState::kPoisoned, 0));
+  uffd::Wake(region.uffd, address, kPageSize);
+  return true;
 }
 
 }  // namespace faultline

@@ -62,7 +62,7 @@ void PoisonInChild(char* address) {
   }
   if (uffd::Register(uffd, address, kPageSize, UFFDIO_REGISTER_MODE_MISSING) != 0) return;
   size_t done = 0;
-  uffd::Poison(uffd, address, kPageSize, &done);
+  uffd::Poison(uffd, address, kPageSize, true, &done);
 }
 
 }  // namespace

@@ -99,7 +99,7 @@ int Move(int fd, void* dst, void* src, size_t len, size_t* done) noexcept {
   move.dst = reinterpret_cast<uint64_t>(dst);
   move.src = reinterpret_cast<uint64_t>(src);
   move.len = len;
-  move.mode = UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES;
+  move.mode = 0;
   int rc = IoctlResult(fd, UFFDIO_MOVE, &move);
   *done = Progress(move.move);
   return rc;
@@ -118,11 +118,11 @@ int Wake(int fd, void* addr, size_t len) noexcept {
   return IoctlResult(fd, UFFDIO_WAKE, &range);
 }
 
-int Poison(int fd, void* addr, size_t len, size_t* done) noexcept {
+int Poison(int fd, void* addr, size_t len, bool wake, size_t* done) noexcept {
   uffdio_poison poison{};
   poison.range.start = reinterpret_cast<uint64_t>(addr);
   poison.range.len = len;
-  poison.mode = 0;
+  poison.mode = wake ? 0 : UFFDIO_POISON_MODE_DONTWAKE;
   int rc = IoctlResult(fd, UFFDIO_POISON, &poison);
   *done = Progress(poison.updated);
   return rc;

@@ -28,14 +28,18 @@ int Unregister(int fd, void* addr, size_t len) noexcept;
 
 // UFFDIO_COPY of len bytes from src to dst; `write_protect` maps the pages write-protected.
 int Copy(int fd, void* dst, const void* src, size_t len, bool write_protect, size_t* done) noexcept;
-// UFFDIO_MOVE (zero-copy) of len bytes from src to dst; holes in src are allowed and skipped.
+// UFFDIO_MOVE (zero-copy) of len bytes from src to dst. A hole in src (a page that is not there)
+// stops the move with -ENOENT, *done counting the pages before it: a page a pager holds resident
+// must never be skipped silently (UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES would count it as moved).
 int Move(int fd, void* dst, void* src, size_t len, size_t* done) noexcept;
 // Sets (protect=true) or clears write protection on a range; clearing wakes the waiters.
 int WriteProtect(int fd, void* addr, size_t len, bool protect) noexcept;
 // Wakes threads waiting on faults in the range.
 int Wake(int fd, void* addr, size_t len) noexcept;
-// Installs poison markers: the next access of each page raises SIGBUS.
-int Poison(int fd, void* addr, size_t len, size_t* done) noexcept;
+// Installs poison markers: the next access of each page raises SIGBUS. Like Copy, it refuses a
+// page that is there (-EEXIST). `wake` = false leaves the threads waiting on the range asleep
+// (UFFDIO_POISON_MODE_DONTWAKE), for the caller to record the loss before it wakes them.
+int Poison(int fd, void* addr, size_t len, bool wake, size_t* done) noexcept;
 
 // Reads up to `max` messages without blocking. Returns the count (0 when none) or -errno.
 int ReadMessages(int fd, uffd_msg* msgs, int max) noexcept;

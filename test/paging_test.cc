@@ -4,11 +4,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <numeric>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "faultline/faultline.h"
@@ -200,6 +204,62 @@ TEST_CASE("a full swap file loses nothing: the limit gives instead", "[paging]")
   CHECK(s.swap_slots_used == s.swap_slots_total);
   REQUIRE(fl_unmap(base, size) == 0);
   CHECK(Stats().swap_slots_used == 0);
+}
+
+// The voluntary context switches of the thread named `name` so far (it blocked that often), or
+// -1 when no thread has that name.
+int64_t VoluntarySwitchesOf(const std::string& name) {
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string line;
+    if (!std::getline(comm, line) || line != name) continue;
+    std::ifstream status(task.path() / "status");
+    while (std::getline(status, line)) {
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0) return std::stoll(line.substr(24));
+    }
+  }
+  return -1;
+}
+
+TEST_CASE("with swap full and every page dirty, the evictor waits instead of spinning",
+          "[paging]") {
+  faultline::test::SkipUnlessUserfaultfd();
+  fl_config config = faultline::test::TestConfig(4 * kMiB);
+  config.max_swap = 4 * kMiB;
+  config.fault_threads = 2;
+  Runtime runtime(config);
+  const size_t size = 16 * kMiB;
+  const size_t pages = size / kPage;
+  char* base = static_cast<char*>(Map(size));
+  // Four threads, each filling (or verifying) every fourth page in order.
+  auto in_threads = [&](bool fill) {
+    std::atomic<uint64_t> wrong{0};
+    std::vector<std::thread> threads;
+    for (size_t t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        for (size_t p = t; p < pages; p += 4) {
+          if (fill) faultline::test::FillPage(base + p * kPage, p, 6);
+          if (faultline::test::VerifyPage(base + p * kPage, p, 6) >= 0) wrong.fetch_add(1);
+        }
+      });
+    }
+    for (std::thread& thread : threads) thread.join();
+    return wrong.load();
+  };
+  CHECK(in_threads(true) == 0);
+  fl_stats full = Stats();
+  REQUIRE(full.swap_slots_used == full.swap_slots_total);
+  REQUIRE(full.resident_pages > 4 * kMiB / kPage);
+  // Over the limit with nothing it may evict: a spinning evictor never blocks, one that waits
+  // blocks at each wait (it backs off to at most 50 ms at a time).
+  int64_t before = VoluntarySwitchesOf("fl-evict");
+  REQUIRE(before >= 0);
+  usleep(1'000'000);
+  int64_t after = VoluntarySwitchesOf("fl-evict");
+  CHECK(after - before >= 3);
+  CHECK(in_threads(false) == 0);
+  CHECK(Stats().poisoned_pages == 0);
+  REQUIRE(fl_unmap(base, size) == 0);
 }
 
 TEST_CASE("shutdown, then init again in the same process", "[paging]") {

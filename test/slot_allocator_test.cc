@@ -184,6 +184,28 @@ TEST_CASE("freed slots are reused and used() follows") {
   }
 }
 
+TEST_CASE("retired slots are never handed out again") {
+  SwapSlotAllocator allocator(kSlotsPerCluster, 1);
+  Run bad = Allocate(allocator, 0, 8);
+  REQUIRE(bad.length == 8);
+  allocator.RetireRun(bad.first, 8);
+  CHECK(allocator.retired() == 8);
+  CHECK(allocator.used() == 8);
+  // Everything else can still be had, and no run ever includes a retired slot.
+  std::vector<Run> runs = AllocateEverything(allocator, 0, 64);
+  uint64_t got = 0;
+  for (const Run& run : runs) {
+    CHECK((run.first >= bad.first + 8 || run.first + run.length <= bad.first));
+    got += run.length;
+  }
+  CHECK(got == kSlotsPerCluster - 8);
+  uint32_t length = 0;
+  CHECK(allocator.AllocateRun(0, 1, &length) == kNoSlot);
+  allocator.FreeRun(bad.first + 8, kSlotsPerCluster - 8);
+  CHECK(allocator.used() == 8);
+  CHECK(allocator.IsAllocated(bad.first));
+}
+
 TEST_CASE("a shared slot is freed with its last holder") {
   SwapSlotAllocator allocator(kSlotsPerCluster, 1);
   Run run = Allocate(allocator, 0, 4);

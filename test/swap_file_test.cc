@@ -5,10 +5,12 @@
 #include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -109,7 +111,7 @@ TEST_CASE("a directory gets an anonymous file that leaves nothing behind") {
   CHECK(ListDirectory(dir.path()).empty());
 }
 
-TEST_CASE("a new file path is created and removed when the swap file closes") {
+TEST_CASE("a new file path is created and unlinked at once") {
   TempDir dir;
   const std::string path = dir.path() + "/swap";
   {
@@ -118,11 +120,27 @@ TEST_CASE("a new file path is created and removed when the swap file closes") {
     CHECK((*swap)->slot_count() == 16);
     CHECK(FileSize((*swap)->fd()) == 16 * kPage);
     CHECK((*swap)->description().find(path) != std::string::npos);
-    struct stat st {};
-    REQUIRE(stat(path.c_str(), &st) == 0);
-    CHECK(S_ISREG(st.st_mode));
+    CHECK_FALSE(Exists(path));
   }
   CHECK_FALSE(Exists(path));
+}
+
+TEST_CASE("a process killed with SIGKILL leaves no swap file behind") {
+  TempDir dir;
+  const std::string path = dir.path() + "/swap";
+  const bool named = GENERATE(false, true);
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    auto swap = SwapFile::Open(named ? path : dir.path(), 16 * kPage, kPage);
+    raise(swap.ok() ? SIGKILL : SIGABRT);
+    _exit(1);
+  }
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  REQUIRE(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGKILL);
+  CHECK(ListDirectory(dir.path()).empty());
 }
 
 TEST_CASE("an existing file is never overwritten") {

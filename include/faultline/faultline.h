@@ -36,8 +36,8 @@ typedef struct fl_config {
   uint64_t memory_limit;
   /* Where swap goes: an existing directory (a temporary file is created in it and unlinked at
    * once, so nothing is left behind even on a crash) or the path of a new file (never an existing
-   * one), removed at shutdown. NULL means $TMPDIR, else /var/tmp. It must be a disk file system
-   * with O_DIRECT: tmpfs and ramfs are refused (swapping to RAM would gain nothing). */
+   * one), likewise unlinked at once. NULL means $TMPDIR, else /var/tmp. It must be a disk file
+   * system with O_DIRECT: tmpfs and ramfs are refused (swapping to RAM would gain nothing). */
   const char* swap_path;
   /* Largest size the swap file may reach, in bytes (it grows as used: sparse); it must fit in the
    * free space. 0 means 3/4 of the free space, at most 64 GiB. */

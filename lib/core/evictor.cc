@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "core/threads.h"
 #include "util/check.h"
 
@@ -9,7 +11,8 @@ namespace faultline {
 namespace {
 constexpr unsigned kCompletionsPerPop = 64;
 // When eviction is needed but nothing could be evicted and no write is in flight (every
-// candidate busy, or swap full), retry after this long instead of spinning.
+// candidate busy, or swap full), retry after this long, doubled at each fruitless retry up to
+// kIdleCheckNs, instead of spinning.
 constexpr int64_t kBusyRetryNs = 1'000'000;
 // Without a wake-up, look at the counters this often anyway (a lost wake-up costs this much).
 constexpr int64_t kIdleCheckNs = 50'000'000;
@@ -69,17 +72,30 @@ void Evictor::Run() noexcept {
   FL_CHECK(ring_->QueuePollIn(wake_fd_, MakeUserData(IoKind::kPollWake, 0)),
            "arming the evictor's poll");
   bool active = false;
+  int64_t retry_ns = kBusyRetryNs;
   while (!stopping_.load(std::memory_order_acquire)) {
-    if (EvictOnce(&active)) continue;
+    if (EvictOnce(&active)) {
+      retry_ns = kBusyRetryNs;
+      continue;
+    }
     // Take the wake-up request before looking at the counters again, so that a fault crossing
     // the watermark after this point writes the eventfd anew.
     pager_->evictor_woken_.store(false, std::memory_order_relaxed);
     uint64_t drained;
     ssize_t ignored = read(wake_fd_, &drained, sizeof(drained));
     (void)ignored;
-    if (static_cast<uint64_t>(counters_->charged()) > pager_->high_watermark()) continue;
-    int64_t timeout = (active && ring_->in_flight() == 0) ? kBusyRetryNs : kIdleCheckNs;
-    if (active && ring_->in_flight() > 0) timeout = -1;
+    // A fault crossed the watermark since EvictOnce looked (its wake-up was just drained).
+    if (!active && static_cast<uint64_t>(counters_->charged()) > pager_->high_watermark()) continue;
+    int64_t timeout = kIdleCheckNs;
+    if (active && ring_->in_flight() > 0) {
+      timeout = -1;
+    } else if (active) {
+      // Over the watermark with nothing evictable (every page dirty with swap full, or busy):
+      // looking again at once would spin. Back off until something changes; a wake-up or a
+      // completion ends the wait early.
+      timeout = retry_ns;
+      retry_ns = std::min(retry_ns * 2, kIdleCheckNs);
+    }
     int rc = ring_->SubmitAndWait(timeout);
     FL_CHECK(rc == 0 || rc == -EINTR || rc == -ETIME, "io_uring wait in the evictor");
   }

@@ -295,6 +295,8 @@ class Pager {
   ZeroedArray<uint32_t> checksums_;
   std::atomic<bool> swap_full_logged_{false};
   std::atomic<bool> overshoot_logged_{false};
+  // Swap writes that failed so far; each power of two of them is logged. Relaxed: a count.
+  std::atomic<uint64_t> failed_writes_{0};
   // Set when a thread has asked the evictor to run and it has not yet picked the request up;
   // spares an eventfd write per fault. Relaxed: a lost or extra wake-up only costs latency.
   std::atomic<bool> evictor_woken_{false};

@@ -60,13 +60,18 @@ size_t EvictByCopy(Region& region, uint64_t index, uint32_t count, const PageWor
 uint32_t Pager::LockVictims(const RegionRegistry::Reader& regions, VictimCandidate* candidates,
                             uint32_t count, PageWord* words) noexcept {
   (void)regions;
+  // With every slot in use (or retired after failed writes), a dirty page could only be moved
+  // out and copied back: only clean and MADV_FREE'd pages can leave. (An all-zero dirty page
+  // could too, but telling one costs the move.)
+  const bool swap_full = r_.slots->used() == r_.slots->total();
   uint32_t locked = 0;
   for (uint32_t i = 0; i < count; ++i) {
     VictimCandidate c = candidates[i];
     PageWord word;
     if (c.region->reshaping.load(std::memory_order_relaxed)) continue;
     if (!c.region->pages.TryLock(c.index, &word)) continue;
-    if (word.state() != PageState::kResident || word.pinned()) {
+    if (word.state() != PageState::kResident || word.pinned() ||
+        (swap_full && !word.clean() && !word.freeable())) {
       c.region->pages.Unlock(c.index, word);
       continue;
     }
@@ -272,29 +277,35 @@ void Pager::FinishWrite(const RegionRegistry::Reader& regions, int chunk, uint32
   if (ok) {
     r_.stats->bytes_written.Add(static_cast<uint64_t>(result));
   } else {
+    // The run's slots are retired, not freed: handed out again they would fail again (a bad
+    // block, a hole in a full file system), and every later batch would pay for it.
     r_.stats->io_errors.Add();
-    Log().error("swap write of {} pages failed ({}): the pages stay in memory", run.count,
-                result < 0 ? ErrnoName(result) : "short write");
+    r_.slots->RetireRun(batch.victim[run.first].slot, run.count);
+    const uint64_t failed = failed_writes_.fetch_add(1, std::memory_order_relaxed) + 1;
+    if ((failed & (failed - 1)) == 0) {
+      Log().error(
+          "swap write of {} pages failed ({}): the pages stay in memory and their slots are "
+          "not used again ({} failed writes, {} of {} slots retired so far)",
+          run.count, result < 0 ? ErrnoName(result) : "short write", failed, r_.slots->retired(),
+          r_.slots->total());
+    }
   }
   for (uint32_t p = run.first; p < run.first + run.count; ++p) {
     const EvictVictim& victim = batch.victim[p];
     Region* region = regions.FindById(victim.region);
     char* staged = staging + (size_t{p} << kPageShift);
     uint64_t staging_index = r_.evict_staging->PageIndexOf(staged);
-    if (region == nullptr) {
-      r_.slots->Free(victim.slot);
-      continue;
-    }
-    PageWord word = region->pages.Lock(victim.index);
-    if (word.state() != PageState::kEvicting || word.payload() != staging_index) {
-      // Rescued by a fault meanwhile: the page is back in memory and dirty.
-      region->pages.Unlock(victim.index, word);
-      r_.slots->Free(victim.slot);
+    PageWord word;
+    if (region != nullptr) word = region->pages.Lock(victim.index);
+    if (region == nullptr || word.state() != PageState::kEvicting ||
+        word.payload() != staging_index) {
+      // Unmapped, or rescued by a fault meanwhile (the page is back in memory and dirty).
+      if (region != nullptr) region->pages.Unlock(victim.index, word);
+      if (ok) r_.slots->Free(victim.slot);
     } else if (ok) {
       region->pages.Transition(victim.index, word, word.With(PageState::kSwapped, victim.slot));
     } else {
       PutBack(*region, victim.index, word, staged);
-      r_.slots->Free(victim.slot);
     }
   }
   if (--batch.writes_pending == 0) ReleaseWriteChunk(chunk);

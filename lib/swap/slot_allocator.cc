@@ -219,6 +219,18 @@ void SwapSlotAllocator::FreeRun(uint64_t first, uint32_t count) {
   for (uint32_t i = 0; i < count; ++i) FreeLocked(first + i);
 }
 
+void SwapSlotAllocator::RetireRun(uint64_t first, uint32_t count) {
+  absl::MutexLock lock(&mutex_);
+  for (uint64_t slot = first; slot < first + count; ++slot) {
+    FL_CHECK(slot != kNoSlot && slot <= total_ &&
+                 (bitmap_[(slot - 1) / 64] & (uint64_t{1} << ((slot - 1) % 64))) != 0,
+             "retiring a swap slot that is not allocated");
+    FL_CHECK(extra_holders_.empty() || !extra_holders_.contains(slot),
+             "retiring a shared swap slot");
+  }
+  retired_ += count;
+}
+
 void SwapSlotAllocator::BeginHold() {
   absl::MutexLock lock(&mutex_);
   ++holds_;
@@ -245,6 +257,11 @@ bool SwapSlotAllocator::IsAllocated(uint64_t slot) const {
 uint64_t SwapSlotAllocator::used() const {
   absl::MutexLock lock(&mutex_);
   return used_;
+}
+
+uint64_t SwapSlotAllocator::retired() const {
+  absl::MutexLock lock(&mutex_);
+  return retired_;
 }
 
 }  // namespace faultline

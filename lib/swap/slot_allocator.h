@@ -48,6 +48,13 @@ class SwapSlotAllocator {
   void Free(uint64_t slot) ABSL_LOCKS_EXCLUDED(mutex_);
   void FreeRun(uint64_t first, uint32_t count) ABSL_LOCKS_EXCLUDED(mutex_);
 
+  // Takes a run of slots whose write failed out of use for good: they stay allocated and are
+  // never handed out again. A bad block stays bad, and a slot in a hole of a file system that
+  // is full fails again until space is freed; retrying them would fail every eviction batch
+  // anew. Once every slot is allocated or retired, eviction takes the swap-full path, which
+  // does no I/O. REQUIRES: each slot allocated, with one holder (never shared).
+  void RetireRun(uint64_t first, uint32_t count) ABSL_LOCKS_EXCLUDED(mutex_);
+
   // Fork hold. A child process reads the slots its parent held at fork() from the same file
   // (Runtime::MaterializeInChild), so the parent must not reuse them until the child is done.
   // While at least one hold is active, Free() only records the slot (it stays allocated);
@@ -56,7 +63,9 @@ class SwapSlotAllocator {
   void EndHold() ABSL_LOCKS_EXCLUDED(mutex_);
 
   bool IsAllocated(uint64_t slot) const ABSL_LOCKS_EXCLUDED(mutex_);
+  // Slots allocated, retired ones included.
   uint64_t used() const ABSL_LOCKS_EXCLUDED(mutex_);
+  uint64_t retired() const ABSL_LOCKS_EXCLUDED(mutex_);
   uint64_t total() const { return total_; }
 
  private:
@@ -96,6 +105,7 @@ class SwapSlotAllocator {
   std::vector<uint64_t> held_frees_ ABSL_GUARDED_BY(mutex_);
   uint32_t holds_ ABSL_GUARDED_BY(mutex_) = 0;
   uint64_t used_ ABSL_GUARDED_BY(mutex_) = 0;
+  uint64_t retired_ ABSL_GUARDED_BY(mutex_) = 0;
   uint32_t wholly_free_clusters_ ABSL_GUARDED_BY(mutex_) = 0;
   uint32_t free_cluster_hint_ ABSL_GUARDED_BY(mutex_) = 0;  // where the next search starts
 };

@@ -40,22 +40,17 @@ struct FreeDeleter {
   void operator()(void* p) const { std::free(p); }
 };
 
-// A file opened by Open() that is not yet a SwapFile: closed (and removed, when it has a name)
-// unless released.
+// A file opened by Open() that is not yet a SwapFile: closed unless released.
 struct PendingFile {
-  PendingFile(int fd, std::string description, std::string path_to_remove)
-      : fd(fd), description(std::move(description)), path_to_remove(std::move(path_to_remove)) {}
+  PendingFile(int fd, std::string description) : fd(fd), description(std::move(description)) {}
   ~PendingFile() {
-    if (fd < 0) return;
-    close(fd);
-    if (!path_to_remove.empty()) unlink(path_to_remove.c_str());
+    if (fd >= 0) close(fd);
   }
   PendingFile(const PendingFile&) = delete;
   PendingFile& operator=(const PendingFile&) = delete;
 
   int fd;
   std::string description;
-  std::string path_to_remove;
 };
 
 std::string ParentOf(const std::string& path) {
@@ -217,7 +212,6 @@ absl::StatusOr<std::unique_ptr<SwapFile>> SwapFile::Open(const std::string& path
 
   std::string where;
   std::string description;
-  std::string path_to_remove;
   absl::StatusOr<int> fd;
   struct stat st {};
   if (stat(path.c_str(), &st) == 0) {
@@ -245,11 +239,12 @@ absl::StatusOr<std::unique_ptr<SwapFile>> SwapFile::Open(const std::string& path
       return ErrnoError(ENOTDIR, where, parent + " is not a directory");
     }
     fd = CreateNamed(path, where);
-    description = "file " + path + " (removed on close)";
-    path_to_remove = path;
+    // Unlinked at once, as in a directory: a process killed with SIGKILL leaves nothing behind.
+    if (fd.ok()) unlink(path.c_str());
+    description = "file " + path + " (unlinked at once)";
   }
   if (!fd.ok()) return fd.status();
-  PendingFile file(*fd, std::move(description), std::move(path_to_remove));
+  PendingFile file(*fd, std::move(description));
 
   absl::StatusOr<uint32_t> dio_mem_align = DirectIoMemoryAlignment(file.fd, page_size, where);
   if (!dio_mem_align.ok()) return dio_mem_align.status();
@@ -278,25 +273,20 @@ absl::StatusOr<std::unique_ptr<SwapFile>> SwapFile::Open(const std::string& path
     return status;
   }
 
-  std::unique_ptr<SwapFile> swap_file(new SwapFile(file.fd, slot_count, page_size, *dio_mem_align,
-                                                   std::move(file.description),
-                                                   std::move(file.path_to_remove)));
+  std::unique_ptr<SwapFile> swap_file(
+      new SwapFile(file.fd, slot_count, page_size, *dio_mem_align, std::move(file.description)));
   file.fd = -1;
   return swap_file;
 }
 
 SwapFile::SwapFile(int fd, uint64_t slot_count, uint32_t page_size, uint32_t dio_mem_align,
-                   std::string description, std::string path_to_remove)
+                   std::string description)
     : fd_(fd),
       slot_count_(slot_count),
       page_size_(page_size),
       dio_mem_align_(dio_mem_align),
-      description_(std::move(description)),
-      path_to_remove_(std::move(path_to_remove)) {}
+      description_(std::move(description)) {}
 
-SwapFile::~SwapFile() {
-  close(fd_);
-  if (!path_to_remove_.empty()) unlink(path_to_remove_.c_str());
-}
+SwapFile::~SwapFile() { close(fd_); }
 
 }  // namespace faultline

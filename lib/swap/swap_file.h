@@ -2,7 +2,7 @@
 //
 // Opened with O_DIRECT. Given a directory, it creates an anonymous file there (O_TMPFILE, or a
 // mkstemp name unlinked at once), so nothing is left behind on exit or crash. Given any other path,
-// it creates that file (O_EXCL: an existing file is never overwritten) and removes it when closed.
+// it creates that file (O_EXCL: an existing file is never overwritten) and unlinks it at once too.
 // The file is sized to max_bytes (sparse) at open. Open checks everything a later write would
 // find wrong (missing, not a directory, not writable, read-only, no O_DIRECT support, no room for
 // the size) and returns a status naming the path and the cause.
@@ -42,13 +42,12 @@ class SwapFile {
 
  private:
   SwapFile(int fd, uint64_t slot_count, uint32_t page_size, uint32_t dio_mem_align,
-           std::string description, std::string path_to_remove);
+           std::string description);
   int fd_;
   uint64_t slot_count_;
   uint32_t page_size_;
   uint32_t dio_mem_align_;
   std::string description_;
-  std::string path_to_remove_;  // empty when the file was anonymous
 };
 
 }  // namespace faultline

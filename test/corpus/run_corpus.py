@@ -19,6 +19,13 @@ are reported, never checked: peak RSS is wait4's (the largest single process) an
 tree's (the sum of VmRSS over the tree, sampled every 50 ms, so a shorter peak can be missed).
 Exit status: 0 when nothing failed, 77 (meson's SKIP) when userfaultfd is not usable here
 (1 with CI=true), 1 otherwise. NAME... runs only those programs (FAULTLINE_CORPUS_ONLY too).
+
+run_corpus.py --bench BENCH FAULTLINE [NAME...]: the bench mode. For each program, generates its
+input and runs `BENCH --quick --faultline FAULTLINE --swap-dir WORK --command NAME LIMIT -- CMD`
+(BENCH is faultline-bench-programs): native, `faultline run` at the limit, and the kernel's swap
+in a memory cgroup v1 at the same limit, with the bench's tables on stdout. Only stdout is
+compared there (gcc's object file is not); correctness is the test's job. FAULTLINE_CORPUS_BENCH_ARGS
+adds options (e.g. "--repetitions 3").
 """
 
 import json
@@ -71,11 +78,15 @@ def tree_rss_kib(root):
 
 
 RUNNING = []  # the process group of the run in progress, for the signal handler
+BENCHING = []  # the bench in progress: it must remove its swap file and cgroup before we go
 
 
 def on_signal(signum, frame):
     for pgid in RUNNING:
         kill_group(pgid)
+    for proc in BENCHING:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait()
     sys.exit(128 + signum)
 
 
@@ -246,12 +257,40 @@ class Corpus:
             shutil.rmtree(work)
 
 
+def bench(bench_exe, faultline, programs, work):
+    """Runs each program through faultline-bench-programs; returns True when all succeeded."""
+    ok = True
+    extra = os.environ.get("FAULTLINE_CORPUS_BENCH_ARGS", "").split()
+    for program in programs:
+        if program.missing():
+            print("SKIP %s: not installed: %s" % (program.name, program.missing()))
+            continue
+        directory = os.path.join(work, program.name)
+        os.makedirs(directory)
+        argv = program.prepare(directory)
+        sys.stdout.flush()
+        command = [bench_exe, "--quick"] + extra + [
+            "--faultline", faultline, "--swap-dir", directory, "--command", program.name,
+            "%dM" % program.limit, "--"] + argv
+        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, start_new_session=True)
+        BENCHING.append(proc)
+        ok = proc.wait() == 0 and ok
+        BENCHING.remove(proc)
+        shutil.rmtree(directory)
+    return ok
+
+
 def main():
-    if len(sys.argv) < 2:
-        print("usage: %s FAULTLINE [NAME...]" % sys.argv[0], file=sys.stderr)
+    args = sys.argv[1:]
+    bench_exe = None
+    if args[:1] == ["--bench"] and len(args) >= 2:
+        bench_exe = os.path.abspath(args[1])
+        args = args[2:]
+    if not args:
+        print("usage: %s [--bench BENCH] FAULTLINE [NAME...]" % sys.argv[0], file=sys.stderr)
         return 2
-    faultline = os.path.abspath(sys.argv[1])
-    only = sys.argv[2:] or os.environ.get("FAULTLINE_CORPUS_ONLY", "").split()
+    faultline = os.path.abspath(args[0])
+    only = args[1:] or os.environ.get("FAULTLINE_CORPUS_ONLY", "").split()
     if not uffd_usable():
         print("%s: no full userfaultfd here (needs root, vm.unprivileged_userfaultfd=1 or "
               "access to /dev/userfaultfd)" % ("FAIL" if IN_CI else "SKIP"))
@@ -269,6 +308,11 @@ def main():
         return 1
     work = tempfile.mkdtemp(prefix="faultline-corpus.", dir=os.environ.get("TMPDIR", "/var/tmp"))
     os.environ["TMPDIR"] = work
+    if bench_exe:
+        try:
+            return 0 if bench(bench_exe, faultline, programs, work) else 1
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     corpus = Corpus(faultline, work)
     try:
         for program in programs:

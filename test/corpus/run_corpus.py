@@ -28,13 +28,15 @@ compared there (gcc's object file is not); correctness is the test's job. FAULTL
 adds options (e.g. "--repetitions 3").
 """
 
+import sys
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+
 import json
 import os
 import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 

@@ -7,6 +7,9 @@
 //           every 4 KiB page, reads them all back and exits 1 on a mismatch; limit 128M.
 //   sort:   GNU `sort -S 512M` of a generated 24 MiB text file under 8M (with --full also 96 MiB
 //           under 32M); every run's output must equal that of an untimed native run (cmp).
+//   --command NAME LIMIT -- ARGV...: ARGV instead of those two, under LIMIT (e.g. 192M); its
+//           stdout must equal that of the untimed native run. The stress corpus's bench mode
+//           (test/corpus/run_corpus.py --bench) runs each corpus program this way.
 // Tables go to stdout (JSON with --json), progress and failures to stderr. Exits 1 when a program
 // failed or its output was wrong, 2 on a usage error.
 #include <signal.h>
@@ -24,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_join.h"
 #include "bench_util.h"
 #include "kernel_swap.h"
 #include "program_runner.h"
@@ -54,7 +58,7 @@ for offset in range(0, size, 4096):
 
 constexpr char kUsage[] =
     "usage: %s [--quick] [--full] [--repetitions N] [--json] [--swap-dir DIR] "
-    "[--faultline PATH]\n"
+    "[--faultline PATH] [--command NAME LIMIT -- ARGV...]\n"
     "  --quick            one repetition (same as --repetitions 1)\n"
     "  --full             also sort 96 MiB under a 32M limit\n"
     "  --repetitions N    runs of each mode, alternating (default 3); rows give the median\n"
@@ -62,6 +66,10 @@ constexpr char kUsage[] =
     "  --swap-dir DIR     where faultline's swap file, the kernel's swap file and the work\n"
     "                     files go (default $TMPDIR, else /var/tmp)\n"
     "  --faultline PATH   the faultline tool (default: the one built with this bench)\n"
+    "  --command NAME LIMIT -- ARGV...\n"
+    "                     run ARGV (named NAME in the tables) under LIMIT (a number of MiB\n"
+    "                     with an M suffix) instead of the built-in programs; its stdout\n"
+    "                     must equal the native run's\n"
     "The kernel rows need root and a cgroup v1 memory controller; without them they are skipped\n"
     "and the table \"Skipped rows\" says why.\n";
 
@@ -71,6 +79,9 @@ struct Options {
   int repetitions = kDefaultRepetitions;
   std::string swap_dir;
   std::string faultline;
+  std::string command_name;  // empty: the built-in workloads
+  uint64_t command_limit = 0;
+  std::vector<std::string> command;
 };
 
 std::string DefaultSwapDir() {
@@ -103,6 +114,12 @@ std::optional<int> ParseArgs(int argc, char** argv, Options* options) {
       options->swap_dir = argv[++i];
     } else if (arg == "--faultline" && has_value) {
       options->faultline = argv[++i];
+    } else if (arg == "--command" && i + 4 < argc && std::string(argv[i + 3]) == "--" &&
+               std::atoi(argv[i + 2]) > 0 && std::string(argv[i + 2]).back() == 'M') {
+      options->command_name = argv[i + 1];
+      options->command_limit = static_cast<uint64_t>(std::atoi(argv[i + 2])) << 20;
+      options->command.assign(argv + i + 4, argv + argc);
+      break;
     } else {
       bool help = arg == "--help" || arg == "-h";
       std::fprintf(help ? stdout : stderr, kUsage, argv[0]);
@@ -137,6 +154,7 @@ struct Workload {
   std::vector<std::string> argv;
   size_t input_bytes;  // of input.txt for sort; 0: the program is program.py's interpreter
   bool checks_output;  // the program writes output.txt, which must equal expected.txt
+  bool output_is_stdout = false;  // output.txt is the program's stdout (else a file it writes)
 };
 
 // One run's measurements; NaN where a mode has no such counter.
@@ -227,7 +245,7 @@ bool KilledByOom(const ProgramRun& run, uint64_t oom_kills_before) {
          OomKills() > oom_kills_before;
 }
 
-// Sets the faultline columns of *s from the output of `faultline run --json`.
+// Sets the faultline columns of *s from the statistics `faultline run --stats` wrote.
 void AddFaultlineCounters(const std::string& json, Sample* s) {
   s->swap_ins = JsonNumber(json, "faults_swap_in");
   s->mib_swapped_in = ToMiB(JsonNumber(json, "bytes_swapped_in"));
@@ -294,7 +312,7 @@ Table ProgramsBench::RunInfo() const {
       "and major faults: ru_maxrss and ru_majflt of the child with the descendants it reaped "
       "(for faultline: its program, whose faults userfaultfd resolves count as minor).");
   table.AddNote(
-      "faultline columns, from `faultline run --json`: swap-ins = faults_swap_in, MiB in/out = "
+      "faultline columns, from `faultline run --stats`: swap-ins = faults_swap_in, MiB in/out = "
       "bytes_swapped_in/out, resident peak = resident_bytes_peak (managed memory only), fl wall "
       "s and fl RSS MiB = its own wall_seconds and peak_rss_bytes. Kernel MiB in/out: pswpin and "
       "pswpout of /proc/vmstat over the run (system-wide).");
@@ -309,6 +327,16 @@ Table ProgramsBench::RunInfo() const {
 }
 
 std::vector<Workload> ProgramsBench::Workloads() const {
+  if (!options_.command_name.empty()) {
+    Workload command = {options_.command_name,
+                        options_.command_name + ": " + absl::StrJoin(options_.command, " "),
+                        options_.command_limit,
+                        options_.command,
+                        0,
+                        true};
+    command.output_is_stdout = true;
+    return {command};
+  }
   std::string input = work_.Path("input.txt");
   std::string output = work_.Path("output.txt");
   std::vector<Workload> workloads = {
@@ -336,6 +364,7 @@ std::vector<Workload> ProgramsBench::Workloads() const {
 }
 
 bool ProgramsBench::Prepare(const Workload& workload) {
+  if (workload.output_is_stdout) return true;  // the caller prepared its input
   std::string why;
   bool ok = workload.input_bytes > 0
                 ? WriteSortInput(work_.Path("input.txt"), workload.input_bytes, &why)
@@ -346,9 +375,15 @@ bool ProgramsBench::Prepare(const Workload& workload) {
 
 std::vector<std::string> ProgramsBench::CommandFor(const Workload& workload, Mode mode) const {
   if (mode != Mode::kFaultline) return workload.argv;
-  std::vector<std::string> command = {
-      options_.faultline, "run",    "--limit", LimitArgument(workload.limit_bytes), "--swap-dir",
-      options_.swap_dir,  "--json", "--"};
+  std::vector<std::string> command = {options_.faultline,
+                                      "run",
+                                      "--limit",
+                                      LimitArgument(workload.limit_bytes),
+                                      "--swap-dir",
+                                      options_.swap_dir,
+                                      "--stats",
+                                      work_.Path("faultline.json"),
+                                      "--"};
   command.insert(command.end(), workload.argv.begin(), workload.argv.end());
   return command;
 }
@@ -377,7 +412,8 @@ bool ProgramsBench::Succeeded(const Workload& workload, const std::string& label
 bool ProgramsBench::RunReference(const Workload& workload) {
   Progress("%s: untimed native reference run", workload.key.c_str());
   std::string output = work_.Path("output.txt");
-  ProgramRun run = RunProgram(workload.argv, "/dev/null", nullptr);
+  ProgramRun run =
+      RunProgram(workload.argv, workload.output_is_stdout ? output : "/dev/null", nullptr);
   if (!ExitedCleanly(run)) {
     Fail(workload.key +
          ", native reference run: " + (run.started ? DescribeStatus(run.wait_status) : run.error));
@@ -395,11 +431,12 @@ void ProgramsBench::RunOnce(const Workload& workload, Mode mode, KernelSwapPeer*
   std::string label = workload.key + ", " + ModeName(mode, workload.limit_bytes);
   std::string json_path = work_.Path("faultline.json");
   unlink(work_.Path("output.txt").c_str());  // a run that writes nothing must not pass the cmp
+  unlink(json_path.c_str());
   KernelCounters before = ReadKernelCounters();
   uint64_t oom_kills_before = OomKills();
-  ProgramRun run =
-      RunProgram(CommandFor(workload, mode), mode == Mode::kFaultline ? json_path : "/dev/null",
-                 mode == Mode::kKernel ? peer : nullptr);
+  ProgramRun run = RunProgram(CommandFor(workload, mode),
+                              workload.output_is_stdout ? work_.Path("output.txt") : "/dev/null",
+                              mode == Mode::kKernel ? peer : nullptr);
   KernelCounters after = ReadKernelCounters();
   if (mode == Mode::kKernel && KilledByOom(run, oom_kills_before)) {
     Progress("  %s: killed by the memory cgroup's OOM killer", label.c_str());

@@ -22,8 +22,8 @@ class Program:
     """One corpus entry.
 
     name: label and file prefix. binaries: the executables it needs (PATH names), with the Debian
-    package that provides each, for the SKIP message and quickstart's PACKAGES. limit: faultline's
-    --limit in MiB. timeout: seconds for each run (native and faultline). prepare(work) writes
+    package that provides each, for the SKIP message and quickstart's CORPUS_PACKAGES. limit:
+    faultline's --limit in MiB. timeout: seconds for each run (native and faultline). prepare(work) writes
     the inputs into the work directory and returns the argv; the run's stdout and every path in
     `outputs` (relative to the work directory) are compared byte for byte with the native run's.
     """

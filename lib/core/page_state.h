@@ -42,7 +42,8 @@
 //             -> RESIDENT (F: first write to a clean page frees its slot, payload 0)
 //             -> EMPTY    (E: moved out and found all zero, or FREEABLE: no I/O)
 //             -> SWAPPED  (E: clean page moved out and dropped: no I/O)
-//             -> EVICTING (E: dirty page moved out to a staging buffer, write submitted)
+//             -> EVICTING (E: dirty page moved out to a staging buffer, write submitted; a page
+//                          found in staging after a move that reported an error counts as moved)
 //             -> EMPTY    (D: dropped; a clean page's slot is freed)
 //             -> POISONED (F or E: a missing fault, or the move out, finds no page in the kernel
 //                          (UFFDIO_POISON succeeds where a present page refuses it). Nothing of
@@ -54,6 +55,8 @@
 //                          then discarded and its slot freed)
 //             -> SWAPPED  (E: write completed; payload becomes the slot)
 //             -> RESIDENT (E: write failed: copied back from staging, dirty; never lost)
+//             -> EMPTY    (E: write failed, and the address takes no copy back: the program
+//                          unmapped it or mapped over it, which dropped its bytes)
 //             -> EMPTY    (D: discarded; the write's completion finds the page changed and
 //                          frees the slot it wrote)
 //   SWAPPED   only in the swap file, slot `payload`, checksum in SwapStore.

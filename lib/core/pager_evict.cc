@@ -55,6 +55,14 @@ size_t EvictByCopy(Region& region, uint64_t index, uint32_t count, const PageWor
   }
   return copied;
 }
+
+// Whether a page of the eviction staging area holds a page. A chunk is empty when taken
+// (StagingArea::Release discards it), and only this batch's moves and copies fill it; mincore
+// looks at the page table without touching the page.
+bool StagingPagePresent(char* staging_page) noexcept {
+  unsigned char present = 0;
+  return mincore(staging_page, kPageSize, &present) == 0 && (present & 1) != 0;
+}
 }  // namespace
 
 uint32_t Pager::LockVictims(const RegionRegistry::Reader& regions, VictimCandidate* candidates,
@@ -154,6 +162,16 @@ uint32_t Pager::ReclaimBatch(IoContext& ctx, const RegionRegistry::Reader& regio
       std::fill_n(moved + p, pages, true);
       p += pages;
       if (rc == 0) break;
+      if (rc != -EAGAIN && StagingPagePresent(staged(p))) {
+        // The page is in staging although the move was not reported: its bytes are there, and
+        // the region no longer has them (a retried move would find a hole and poison it). Taken
+        // as moved.
+        Log().info("page {} reached staging although UFFDIO_MOVE reported {}: taken as moved",
+                   static_cast<void*>(region.PageAddress(victims[p].index)), ErrnoName(rc));
+        moved[p] = true;
+        ++p;
+        continue;
+      }
       if (rc == -ENOENT && PoisonIfMissing(region, victims[p].index, words[p], "eviction")) {
         lost[p] = true;  // a hole where a resident page should be: poisoned, never zeros
         ++p;
@@ -319,6 +337,15 @@ void Pager::PutBack(Region& region, uint64_t index, PageWord word,
     rc = uffd::Copy(region.uffd, region.PageAddress(index), staging_page, kPageSize, false, &done);
   } while (rc == -EAGAIN);
   FL_CHECK(rc == 0 || rc == -ENOENT || rc == -ESRCH, "putting an evicted page back failed");
+  if (rc != 0) {
+    // The address takes no copy: the program unmapped it or mapped something else over it
+    // (ENOENT), or is exiting (ESRCH). Its old bytes went with that mapping; RESIDENT here would
+    // be a page faultline counts as present that the kernel does not have.
+    Log().debug("page {} could not be put back ({}): the program replaced its mapping",
+                static_cast<void*>(region.PageAddress(index)), ErrnoName(rc));
+    region.pages.Transition(index, word, word.With(PageState::kEmpty, 0));
+    return;
+  }
   region.pages.Transition(index, word, word.With(PageState::kResident, 0));
 }
 

@@ -55,7 +55,8 @@ typedef struct fl_config {
   /* Log level: 0 trace .. 6 off; -1 means the FAULTLINE_LOG environment variable, else 3 (warn). */
   int32_t log_level;
   /* Most pages read by one swap-in (readahead, grown along sequential faults over adjacent swap
-   * slots); 0 means 64, 1 disables. Each fault thread keeps 8 read buffers of this size. */
+   * slots); 0 means 64, 1 disables. Each fault thread, and the evictor, keeps 8 read buffers of
+   * this size. */
   uint32_t readahead_pages;
   /* Most pages pinned at once (fl_pin, and mlock under LD_PRELOAD); 0 means half the limit. */
   uint32_t max_pinned_pages;

@@ -19,14 +19,14 @@ constexpr int64_t kIdleCheckNs = 50'000'000;
 }  // namespace
 
 Evictor::Evictor(Pager* pager, RegionRegistry* registry, PageCounters* counters, int wake_fd,
-                 std::unique_ptr<IoRing> ring, uint32_t slot_stream, HintQueue* hints)
+                 std::unique_ptr<IoRing> ring, uint32_t thread_index, HintQueue* hints)
     : pager_(pager),
       registry_(registry),
       counters_(counters),
       hints_(hints),
       wake_fd_(wake_fd),
       ring_(std::move(ring)),
-      ctx_{ring_.get(), slot_stream} {}
+      ctx_{ring_.get(), thread_index} {}
 
 Evictor::~Evictor() { Stop(); }
 

@@ -21,7 +21,7 @@ class Evictor {
   // `wake_fd`: a non-blocking eventfd written by Pager when eviction is needed, and by Stop().
   // `hints`: paging advice from program threads, applied on this thread (core/hints.h).
   Evictor(Pager* pager, RegionRegistry* registry, PageCounters* counters, int wake_fd,
-          std::unique_ptr<IoRing> ring, uint32_t slot_stream, HintQueue* hints);
+          std::unique_ptr<IoRing> ring, uint32_t thread_index, HintQueue* hints);
   ~Evictor();
 
   void Start();

@@ -29,7 +29,7 @@ bool MayRunOnSeveralCpus() {
 
 FaultHandler::FaultHandler(Pager* pager, RegionRegistry* registry, int uffd, FaultMailbox* mailbox,
                            int stop_fd, int64_t spin_ns, std::unique_ptr<IoRing> ring,
-                           uint32_t slot_stream)
+                           uint32_t thread_index)
     : pager_(pager),
       registry_(registry),
       uffd_(uffd),
@@ -37,7 +37,7 @@ FaultHandler::FaultHandler(Pager* pager, RegionRegistry* registry, int uffd, Fau
       stop_fd_(stop_fd),
       spin_ns_(spin_ns),
       ring_(std::move(ring)),
-      ctx_{ring_.get(), slot_stream} {
+      ctx_{ring_.get(), thread_index} {
   loading_forwards_.reserve(FaultMailbox::kSlots);
 }
 

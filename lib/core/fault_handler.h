@@ -27,7 +27,7 @@ namespace faultline {
 class FaultHandler {
  public:
   FaultHandler(Pager* pager, RegionRegistry* registry, int uffd, FaultMailbox* mailbox, int stop_fd,
-               int64_t spin_ns, std::unique_ptr<IoRing> ring, uint32_t slot_stream);
+               int64_t spin_ns, std::unique_ptr<IoRing> ring, uint32_t thread_index);
   ~FaultHandler();
 
   void Start(int number);

@@ -1,6 +1,5 @@
 #include "core/pager.h"
 
-#include <sched.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -99,8 +98,8 @@ void Pager::EnsureRoom(IoContext& ctx, const RegionRegistry::Reader& regions,
     // Real: this fault is served over the limit. Seen in two ways: the resident pages were all
     // there when the process forked and are not its own alone until written (UFFDIO_MOVE refuses
     // them, also after the child has exited), or every eviction buffer waited for swap writes
-    // for longer than the bound above (a second without one finishing). Pages faulted in from here on are evictable, so the excess
-    // stays small (docs/design.md, "Known limits").
+    // for longer than the bound above (a second without one finishing). Pages faulted in from here
+    // on are evictable, so the excess stays small (docs/design.md, "Known limits").
     r_.stats->limit_overshoot_pages.Max(static_cast<uint64_t>(over));
     if (!overshoot_logged_.exchange(true)) {
       Log().warn(
@@ -141,7 +140,8 @@ bool Pager::WaitForOwnIo(IoContext& ctx, const RegionRegistry::Reader& regions) 
 }
 
 template <typename Apply>
-void Pager::ForEachLockedRun(Region& region, uint64_t first, uint64_t count, Apply apply) noexcept {
+uint64_t Pager::ForEachLockedRun(Region& region, uint64_t first, uint64_t count,
+                                 Apply apply) noexcept {
   constexpr uint32_t kRun = 512;
   PageWord words[kRun];
   uint64_t index = first;
@@ -157,13 +157,11 @@ void Pager::ForEachLockedRun(Region& region, uint64_t first, uint64_t count, App
       }
       words[n++] = word;
     }
-    if (n == 0) {
-      sched_yield();  // the reading thread installs it shortly
-      continue;
-    }
+    if (n == 0) break;
     apply(index, words, n);
     index += n;
   }
+  return index - first;
 }
 
 void Pager::DropOutOfMemory(Region& region, uint64_t index, PageWord word) noexcept {
@@ -172,9 +170,9 @@ void Pager::DropOutOfMemory(Region& region, uint64_t index, PageWord word) noexc
   region.pages.Transition(index, word, word.With(PageState::kEmpty, 0));
 }
 
-void Pager::Discard(const RegionRegistry::Reader& regions, Region& region, uint64_t first,
-                    uint64_t count) noexcept {
-  ForEachLockedRun(region, first, count, [&](uint64_t index, PageWord* words, uint32_t n) {
+uint64_t Pager::Discard(const RegionRegistry::Reader& regions, Region& region, uint64_t first,
+                        uint64_t count) noexcept {
+  return ForEachLockedRun(region, first, count, [&](uint64_t index, PageWord* words, uint32_t n) {
     for (uint32_t i = 0; i < n; ++i) {  // snapshots keep the bytes the program discards
       words[i] =
           CopyToSnapshots(regions, region, index + i, words[i], region.PageAddress(index + i));
@@ -204,10 +202,10 @@ void Pager::Discard(const RegionRegistry::Reader& regions, Region& region, uint6
   });
 }
 
-void Pager::MarkFreeable(const RegionRegistry::Reader& regions, Region& region, uint64_t first,
-                         uint64_t count) noexcept {
+uint64_t Pager::MarkFreeable(const RegionRegistry::Reader& regions, Region& region, uint64_t first,
+                             uint64_t count) noexcept {
   (void)regions;
-  ForEachLockedRun(region, first, count, [&](uint64_t index, PageWord* words, uint32_t n) {
+  return ForEachLockedRun(region, first, count, [&](uint64_t index, PageWord* words, uint32_t n) {
     // From here a write to any of them faults (HandleWriteProtect clears FREEABLE).
     uffd::WriteProtect(region.uffd, region.PageAddress(index), size_t{n} << kPageShift, true);
     for (uint32_t i = 0; i < n; ++i) {

@@ -23,6 +23,10 @@
 // TryLock, except that a snapshotted page is locked before the snapshot pages waiting for it ->
 // ClockPolicy::mutex_ / SwapSlotAllocator::mutex_ / StagingArea::mutex_ / the internal heap's
 // mutex (leaves; no call out while held). ForkHolds::mutex_ -> SwapSlotAllocator::mutex_.
+// No thread waits for another thread's I/O while holding the registry's read lock: that thread
+// takes the lock anew to finish its I/O, and a writer waiting for the lock lets no new reader in.
+// Hence read buffers owned per thread (AcquireReadChunk) and Discard stopping at LOADING pages
+// (docs/design.md, "Lock order").
 #ifndef FAULTLINE_LIB_CORE_PAGER_H_
 #define FAULTLINE_LIB_CORE_PAGER_H_
 
@@ -50,10 +54,12 @@ struct PagerConfig {
   uint32_t readahead_pages;     // most pages per swap-in = read staging chunk size
 };
 
-// The I/O state of one thread: its ring and its slot-allocation stream.
+// The I/O state of one thread: its ring, and which of the threads with a ring it is (fault
+// handlers 0..n-1, the evictor n), which picks its swap-slot stream and its own read staging
+// chunks (StagingArea owner).
 struct IoContext {
   IoRing* ring;
-  uint32_t slot_stream;
+  uint32_t thread_index;
 };
 
 // Kinds of io_uring completions, in the top byte of user_data.
@@ -134,15 +140,19 @@ class Pager {
   void ReleaseSlots(Region& region, uint64_t first, uint64_t count) noexcept;
 
   // Drops pages [first, first + count) of `region` as madvise(MADV_DONTNEED) does: the next access
-  // reads zeros; their swap slots are freed. Waits out reads in flight on those pages.
-  // REQUIRES: `regions` holds the registry's read lock; the range is inside the region.
-  void Discard(const RegionRegistry::Reader& regions, Region& region, uint64_t first,
-               uint64_t count) noexcept;
+  // reads zeros; their swap slots are freed. Stops at a page whose read is in flight and returns
+  // how many pages it did (count when all): the caller waits for the read with the registry's
+  // lock released, since the reading thread may need the lock anew to finish it, and goes on
+  // from that page. REQUIRES: `regions` holds the registry's read lock; the range is inside the
+  // region.
+  uint64_t Discard(const RegionRegistry::Reader& regions, Region& region, uint64_t first,
+                   uint64_t count) noexcept;
   // madvise(MADV_FREE) as Linux defines it: resident pages keep their contents but become
   // FREEABLE (page_state.h): eviction drops them without writing, so they then read as zeros,
   // unless the program writes to them first. Pages already out of memory are discarded now.
-  void MarkFreeable(const RegionRegistry::Reader& regions, Region& region, uint64_t first,
-                    uint64_t count) noexcept;
+  // Stops at a page whose read is in flight, as Discard.
+  uint64_t MarkFreeable(const RegionRegistry::Reader& regions, Region& region, uint64_t first,
+                        uint64_t count) noexcept;
 
   // madvise(MADV_NORMAL / MADV_SEQUENTIAL / MADV_RANDOM): the swap-in readahead of pages
   // [first, first + count) of `region` (page_state.h, ADVICE). Pages of any state take it.
@@ -232,7 +242,8 @@ class Pager {
   // EMPTY + BACKED: reads the page from the region's snapshot file (verified) and installs it;
   // a page that fails is poisoned. REQUIRES: the page is locked.
   void LoadBacked(Region& region, uint64_t index, PageWord word, uint64_t start_ns) noexcept;
-  // A read staging chunk, waiting for one if all are in flight. REQUIRES: no page lock held.
+  // One of this thread's read staging chunks, waiting for its own reads while all are in flight.
+  // REQUIRES: no page lock held; every chunk this thread holds has its read in flight.
   int AcquireReadChunk(IoContext& ctx, const RegionRegistry::Reader& regions) noexcept;
   // REQUIRES: the page is locked and SWAPPED; `chunk` is this thread's read staging chunk.
   // `prefetch`: started by MADV_WILLNEED, not by a fault (no fault is counted or timed).
@@ -270,10 +281,11 @@ class Pager {
 
   // Eviction (pager_evict.cc).
   // Calls apply(index, words, n) for runs of pages [first, first + count) of `region`, each run
-  // locked in ascending order (at most 512 pages, stopping before a page whose read is in
-  // flight, which is waited out); apply unlocks or transitions every page of its run.
+  // locked in ascending order (at most 512 pages); apply unlocks or transitions every page of its
+  // run. Stops at the first page whose read is in flight (LOADING) and returns how many pages it
+  // did: it never waits for another thread's I/O (see Discard).
   template <typename Apply>
-  void ForEachLockedRun(Region& region, uint64_t first, uint64_t count, Apply apply) noexcept;
+  uint64_t ForEachLockedRun(Region& region, uint64_t first, uint64_t count, Apply apply) noexcept;
   // SWAPPED or EVICTING -> EMPTY, with the swap slot freed. REQUIRES: the page is locked.
   void DropOutOfMemory(Region& region, uint64_t index, PageWord word) noexcept;
   uint32_t LockVictims(const RegionRegistry::Reader& regions, VictimCandidate* candidates,

@@ -101,7 +101,7 @@ uint32_t Pager::ReclaimBatch(IoContext& ctx, const RegionRegistry::Reader& regio
     ~BatchEnd() { in_progress.fetch_sub(1); }
   } batch_end{batches_in_progress_};
   if (eviction_pauses_.load() > 0) return 0;
-  int chunk = r_.evict_staging->Acquire();
+  int chunk = r_.evict_staging->Acquire(0);
   if (chunk < 0) {
     if (staging_busy != nullptr) *staging_busy = true;
     return 0;
@@ -234,7 +234,7 @@ uint32_t Pager::ReclaimBatch(IoContext& ctx, const RegionRegistry::Reader& regio
     }
     if (run_left == 0) {
       uint32_t got = 0;
-      run_slot = r_.slots->AllocateRun(ctx.slot_stream, dirty_left, &got);
+      run_slot = r_.slots->AllocateRun(ctx.thread_index, dirty_left, &got);
       run_left = got;
     }
     if (run_slot == kNoSlot) {

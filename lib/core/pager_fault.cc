@@ -3,7 +3,6 @@
 // EMPTY -> RESIDENT, RESIDENT -> RESIDENT (first write), RESIDENT -> POISONED (missing from the
 // kernel), EVICTING -> RESIDENT (rescue), SWAPPED -> LOADING, LOADING -> RESIDENT | POISONED.
 #include <linux/userfaultfd.h>
-#include <sched.h>
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -266,12 +265,13 @@ void Pager::LoadBacked(Region& region, uint64_t index, PageWord word, uint64_t s
 }
 
 int Pager::AcquireReadChunk(IoContext& ctx, const RegionRegistry::Reader& regions) noexcept {
-  int chunk = r_.read_staging->Acquire();
-  while (chunk < 0) {
-    // Every read buffer is in flight: this thread's own reads complete here, other threads'
-    // complete on their own, so yield to them.
-    if (!WaitForOwnIo(ctx, regions)) sched_yield();
-    chunk = r_.read_staging->Acquire();
+  // Only this thread's own buffers: when all are taken, each holds one of its reads in flight,
+  // which it finishes here. A buffer of another thread's would be waited for under the registry's
+  // read lock, while that thread needs the lock anew to finish its read: with a writer queued
+  // (absl::Mutex then lets no new reader in), a deadlock (docs/design.md, "Lock order").
+  int chunk;
+  while ((chunk = r_.read_staging->Acquire(ctx.thread_index)) < 0) {
+    FL_CHECK(WaitForOwnIo(ctx, regions), "every read buffer is taken, none by a read in flight");
   }
   return chunk;
 }

@@ -139,12 +139,14 @@ absl::Status Runtime::Start(const fl_config& c) {
   }
 
   absl::StatusOr<std::unique_ptr<StagingArea>> evict_staging =
-      StagingArea::Create(StagingArea::Kind::kEvictionTarget, 8 + 2 * c.fault_threads,
+      StagingArea::Create(StagingArea::Kind::kEvictionTarget, 1, 8 + 2 * c.fault_threads,
                           c.evict_batch_pages, staging_uffd_);
   if (!evict_staging.ok()) return evict_staging.status();
   evict_staging_ = std::move(*evict_staging);
-  absl::StatusOr<std::unique_ptr<StagingArea>> read_staging = StagingArea::Create(
-      StagingArea::Kind::kReadBuffer, 8 * c.fault_threads, c.readahead_pages, -1);
+  // 8 read buffers of its own for each thread with a ring (`streams`: the fault handlers and the
+  // evictor, which reads for MADV_WILLNEED): a thread out of buffers waits only for its own reads.
+  absl::StatusOr<std::unique_ptr<StagingArea>> read_staging =
+      StagingArea::Create(StagingArea::Kind::kReadBuffer, streams, 8, c.readahead_pages, -1);
   if (!read_staging.ok()) return read_staging.status();
   read_staging_ = std::move(*read_staging);
 

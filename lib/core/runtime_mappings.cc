@@ -419,43 +419,57 @@ int Runtime::Advise(void* address, size_t length, int advice) {
       action = Action::kKernel;
       break;
   }
-  // The parts that are not managed get the kernel's answer as they would have.
+  // The parts that are not managed get the kernel's answer as they would have. A discard stops
+  // at a page whose read is in flight (Pager::Discard): this thread waits for the read with the
+  // registry lock released, then goes on from that page. Waiting under the lock would deadlock:
+  // the reading thread takes the lock anew to finish its read, and a writer queued meanwhile
+  // lets no new reader in (docs/design.md, "Lock order").
   int result = 0;
-  {
-    RegionRegistry::Reader regions(registry_);
-    for (uintptr_t at = begin; at < end;) {
-      Region* region = regions.FirstOverlap(at, end);
-      uintptr_t managed_begin = region != nullptr ? std::max(at, region->base) : end;
-      if (managed_begin > at &&
-          RawMadvise(reinterpret_cast<void*>(at), managed_begin - at, advice) != 0) {
-        result = -errno;
+  for (uintptr_t at = begin; at < end;) {
+    {
+      RegionRegistry::Reader regions(registry_);
+      while (at < end) {
+        Region* region = regions.FirstOverlap(at, end);
+        uintptr_t managed_begin = region != nullptr ? std::max(at, region->base) : end;
+        if (managed_begin > at &&
+            RawMadvise(reinterpret_cast<void*>(at), managed_begin - at, advice) != 0) {
+          result = -errno;
+        }
+        if (region == nullptr) {
+          at = end;
+          break;
+        }
+        uintptr_t managed_end = std::min(end, region->end());
+        const uint64_t first = (managed_begin - region->base) >> kPageShift;
+        const uint64_t count = (managed_end - managed_begin) >> kPageShift;
+        uint64_t done = count;
+        switch (action) {
+          case Action::kDiscard:
+            done = pager_->Discard(regions, *region, first, count);
+            break;
+          case Action::kFree:
+            done = pager_->MarkFreeable(regions, *region, first, count);
+            break;
+          case Action::kReadahead:
+            pager_->SetReadahead(*region, first, count, ToReadahead(advice));
+            break;
+          case Action::kHint:
+          case Action::kAccept:
+            break;
+          case Action::kKernel:
+            if (RawMadvise(reinterpret_cast<void*>(managed_begin), managed_end - managed_begin,
+                           advice) != 0) {
+              result = -errno;
+            }
+            break;
+        }
+        at = managed_begin + (done << kPageShift);
+        if (done < count) break;
       }
-      if (region == nullptr) break;
-      uintptr_t managed_end = std::min(end, region->end());
-      switch (action) {
-        case Action::kDiscard:
-          pager_->Discard(regions, *region, (managed_begin - region->base) >> kPageShift,
-                          (managed_end - managed_begin) >> kPageShift);
-          break;
-        case Action::kFree:
-          pager_->MarkFreeable(regions, *region, (managed_begin - region->base) >> kPageShift,
-                               (managed_end - managed_begin) >> kPageShift);
-          break;
-        case Action::kReadahead:
-          pager_->SetReadahead(*region, (managed_begin - region->base) >> kPageShift,
-                               (managed_end - managed_begin) >> kPageShift, ToReadahead(advice));
-          break;
-        case Action::kHint:
-        case Action::kAccept:
-          break;
-        case Action::kKernel:
-          if (RawMadvise(reinterpret_cast<void*>(managed_begin), managed_end - managed_begin,
-                         advice) != 0) {
-            result = -errno;
-          }
-          break;
-      }
-      at = managed_end;
+    }
+    if (at < end) {
+      timespec pause{0, kQuiesceWaitNs};
+      nanosleep(&pause, nullptr);
     }
   }
   // Outside the registry lock: the evictor needs it to apply the hint, and a writer waiting for

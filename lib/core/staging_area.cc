@@ -9,10 +9,11 @@
 
 namespace faultline {
 
-absl::StatusOr<std::unique_ptr<StagingArea>> StagingArea::Create(Kind kind, uint32_t chunks,
+absl::StatusOr<std::unique_ptr<StagingArea>> StagingArea::Create(Kind kind, uint32_t owners,
+                                                                 uint32_t chunks_per_owner,
                                                                  uint32_t chunk_pages,
                                                                  int staging_uffd) {
-  size_t bytes = size_t{chunks} * chunk_pages << 12;
+  size_t bytes = size_t{owners} * chunks_per_owner * chunk_pages << 12;
   void* base = RawMmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (base == MAP_FAILED) return ErrnoError(errno, "mmap of the swap staging area");
   // 4 KiB pages only: UFFDIO_MOVE and O_DIRECT work page by page here.
@@ -33,22 +34,34 @@ absl::StatusOr<std::unique_ptr<StagingArea>> StagingArea::Create(Kind kind, uint
     }
   }
   return std::unique_ptr<StagingArea>(
-      new StagingArea(kind, static_cast<char*>(base), chunks, chunk_pages));
+      new StagingArea(kind, static_cast<char*>(base), owners, chunks_per_owner, chunk_pages));
 }
 
-StagingArea::StagingArea(Kind kind, char* base, uint32_t chunks, uint32_t chunk_pages)
-    : kind_(kind), base_(base), chunks_(chunks), chunk_pages_(chunk_pages) {
-  free_.reserve(chunks);
-  for (int i = static_cast<int>(chunks) - 1; i >= 0; --i) free_.push_back(i);
+StagingArea::StagingArea(Kind kind, char* base, uint32_t owners, uint32_t chunks_per_owner,
+                         uint32_t chunk_pages)
+    : kind_(kind),
+      base_(base),
+      chunks_per_owner_(chunks_per_owner),
+      chunks_(owners * chunks_per_owner),
+      chunk_pages_(chunk_pages),
+      free_(owners) {
+  for (uint32_t owner = 0; owner < owners; ++owner) {
+    free_[owner].reserve(chunks_per_owner);
+    for (uint32_t i = chunks_per_owner; i > 0; --i) {
+      free_[owner].push_back(static_cast<int>(owner * chunks_per_owner + i - 1));
+    }
+  }
 }
 
 StagingArea::~StagingArea() { RawMunmap(base_, chunks_ * chunk_bytes()); }
 
-int StagingArea::Acquire() {
+int StagingArea::Acquire(uint32_t owner) {
   absl::MutexLock lock(&mutex_);
-  if (free_.empty()) return -1;
-  int chunk = free_.back();
-  free_.pop_back();
+  FL_CHECK(owner < free_.size(), "staging owner out of range");
+  std::vector<int>& free = free_[owner];
+  if (free.empty()) return -1;
+  int chunk = free.back();
+  free.pop_back();
   return chunk;
 }
 
@@ -60,7 +73,7 @@ void StagingArea::Release(int chunk) {
              "MADV_DONTNEED_LOCKED of a staging chunk");
   }
   absl::MutexLock lock(&mutex_);
-  free_.push_back(chunk);
+  free_[static_cast<uint32_t>(chunk) / chunks_per_owner_].push_back(chunk);
 }
 
 }  // namespace faultline

@@ -9,7 +9,11 @@
 //    UFFDIO_MOVE refuses a populated destination.
 //  - kReadBuffer: plain memory for O_DIRECT reads; pages are copied out with UFFDIO_COPY, so
 //    chunks stay populated and are reused without faults.
-// Thread-safe. Acquire() never blocks: it returns -1 when every chunk is taken.
+// Chunks are shared out among `owners` threads, `chunks_per_owner` each: a thread takes only its
+// own (Acquire(owner)), so a thread that finds all of them taken knows they hold its own I/O in
+// flight, which it can finish itself, and never waits for another thread's (docs/design.md,
+// "Lock order"). Thread-safe. Acquire() never blocks: it returns -1 when every chunk of the owner
+// is taken.
 #ifndef FAULTLINE_LIB_CORE_STAGING_AREA_H_
 #define FAULTLINE_LIB_CORE_STAGING_AREA_H_
 
@@ -28,15 +32,17 @@ class StagingArea {
   enum class Kind { kEvictionTarget, kReadBuffer };
 
   // `staging_uffd` is used only for kEvictionTarget.
-  static absl::StatusOr<std::unique_ptr<StagingArea>> Create(Kind kind, uint32_t chunks,
+  static absl::StatusOr<std::unique_ptr<StagingArea>> Create(Kind kind, uint32_t owners,
+                                                             uint32_t chunks_per_owner,
                                                              uint32_t chunk_pages,
                                                              int staging_uffd);
   ~StagingArea();
   StagingArea(const StagingArea&) = delete;
   StagingArea& operator=(const StagingArea&) = delete;
 
-  int Acquire() ABSL_LOCKS_EXCLUDED(mutex_);
-  // Returns a chunk; for kEvictionTarget it is emptied first (MADV_DONTNEED).
+  // A free chunk of `owner` (< owners), or -1.
+  int Acquire(uint32_t owner) ABSL_LOCKS_EXCLUDED(mutex_);
+  // Returns a chunk to its owner; for kEvictionTarget it is emptied first (MADV_DONTNEED).
   void Release(int chunk) ABSL_LOCKS_EXCLUDED(mutex_);
 
   char* ChunkAddress(int chunk) const { return base_ + chunk * chunk_bytes(); }
@@ -48,13 +54,15 @@ class StagingArea {
   size_t chunk_bytes() const { return size_t{chunk_pages_} << 12; }
 
  private:
-  StagingArea(Kind kind, char* base, uint32_t chunks, uint32_t chunk_pages);
+  StagingArea(Kind kind, char* base, uint32_t owners, uint32_t chunks_per_owner,
+              uint32_t chunk_pages);
   const Kind kind_;
   char* const base_;
+  const uint32_t chunks_per_owner_;
   const uint32_t chunks_;
   const uint32_t chunk_pages_;
   absl::Mutex mutex_;
-  std::vector<int> free_ ABSL_GUARDED_BY(mutex_);
+  std::vector<std::vector<int>> free_ ABSL_GUARDED_BY(mutex_);  // by owner
 };
 
 }  // namespace faultline

@@ -57,7 +57,11 @@ void Pager::PageOut(IoContext& ctx, const RegionRegistry::Reader& regions, Regio
       if (ReclaimBatch(ctx, regions, count, &staging_busy, chosen, count) > 0 || !staging_busy) {
         break;
       }
-      WaitForOwnIo(ctx, regions);  // every staging buffer holds a write of this thread's
+      // Every staging buffer holds a write. This thread's own writes it finishes here; for other
+      // threads' writes it does not wait under the registry's read lock (those threads may need
+      // the lock anew to finish them: docs/design.md, "Lock order"), and this batch of the
+      // advice is dropped, as the kernel drops MADV_PAGEOUT pages it cannot reclaim.
+      if (!WaitForOwnIo(ctx, regions)) break;
     }
   }
   while (WaitForOwnIo(ctx, regions)) {

@@ -154,7 +154,8 @@ uint32_t Pager::ReclaimBatch(IoContext& ctx, const RegionRegistry::Reader& regio
       const size_t bytes = size_t{end - p} << kPageShift;
       int rc = uffd::Move(r_.staging_uffd, staged(p), region.PageAddress(victims[p].index), bytes,
                           &done);
-      if (rc == -EINVAL && done == 0) {
+      const bool by_move = !(rc == -EINVAL && done == 0);
+      if (!by_move) {
         done = EvictByCopy(region, victims[p].index, end - p, words + p, staged(p));
         rc = done == bytes ? 0 : -EFAULT;
       }
@@ -162,7 +163,8 @@ uint32_t Pager::ReclaimBatch(IoContext& ctx, const RegionRegistry::Reader& regio
       std::fill_n(moved + p, pages, true);
       p += pages;
       if (rc == 0) break;
-      if (rc != -EAGAIN && StagingPagePresent(staged(p))) {
+      // (Not after a copy: a copy that stopped fills staging without taking the page away.)
+      if (by_move && rc != -EAGAIN && StagingPagePresent(staged(p))) {
         // The page is in staging although the move was not reported: its bytes are there, and
         // the region no longer has them (a retried move would find a hole and poison it). Taken
         // as moved.

@@ -491,8 +491,10 @@ int Runtime::Advise(void* address, size_t length, int advice) {
 int Runtime::Prefetch(void* address, size_t length, bool wait) {
   const uintptr_t begin = reinterpret_cast<uintptr_t>(address);
   if (begin % kPageSize != 0 || length == 0 || length % kPageSize != 0) return -EINVAL;
+  // `done` lives on this frame: only a caller that waits lends it to the evictor.
   std::atomic<int> done{0};
-  hints_.Submit(Hint{begin, begin + length, MADV_WILLNEED, &done}, evictor_wake_fd_);
+  hints_.Submit(Hint{begin, begin + length, MADV_WILLNEED, wait ? &done : nullptr},
+                evictor_wake_fd_);
   if (!wait) return 0;
   // The reads are started once `done` is set; then wait for the pages to leave LOADING.
   auto loading = [&] {

@@ -1,6 +1,6 @@
 // What the program does to its own mappings (Runtime, "the interposer's entry points"): adopting
-// new mappings, unmapping, mremap, madvise, and fork. docs/design.md, "Programs under LD_PRELOAD",
-// has the reasoning; the rules that keep this safe:
+// new mappings, unmapping, mremap, and fork (madvise: runtime_advice.cc). docs/design.md,
+// "Programs under LD_PRELOAD", has the reasoning; the rules that keep this safe:
 //
 //  - A region's shape never changes: when the program unmaps or moves part of it, the surviving
 //    parts become new regions with copies of their page words (Reshape), and the old region goes.
@@ -30,19 +30,12 @@ namespace {
 
 constexpr int64_t kQuiesceWaitNs = 20'000;
 
-// REQUIRES: advice is MADV_NORMAL, MADV_SEQUENTIAL or MADV_RANDOM.
-ReadaheadAdvice ToReadahead(int advice) {
-  switch (advice) {
-    case MADV_SEQUENTIAL:
-      return ReadaheadAdvice::kSequential;
-    case MADV_RANDOM:
-      return ReadaheadAdvice::kRandom;
-    default:
-      return ReadaheadAdvice::kNormal;
-  }
-}
-
 }  // namespace
+
+void Runtime::PauseForOtherThreads() noexcept {
+  timespec pause{0, kQuiesceWaitNs};
+  nanosleep(&pause, nullptr);
+}
 
 void Runtime::NoteManaged() {
   int64_t managed = 0;
@@ -77,8 +70,7 @@ void Runtime::WithQuiescedRegions(uintptr_t begin, uintptr_t end, Fn fn, uintptr
         return;
       }
     }
-    timespec pause{0, kQuiesceWaitNs};
-    nanosleep(&pause, nullptr);
+    PauseForOtherThreads();
   }
 }
 
@@ -382,134 +374,6 @@ void* Runtime::Remap(void* old_address, size_t old_size, size_t new_size, int fl
     NoteManaged();
   }
   return result;
-}
-
-int Runtime::Advise(void* address, size_t length, int advice) {
-  const uintptr_t begin = reinterpret_cast<uintptr_t>(address);
-  const uintptr_t end = begin + length;
-  enum class Action { kDiscard, kFree, kReadahead, kHint, kAccept, kKernel };
-  Action action;
-  switch (advice) {
-    case MADV_DONTNEED:
-    case MADV_DONTNEED_LOCKED:
-      action = Action::kDiscard;
-      break;
-    case MADV_FREE:
-      action = Action::kFree;
-      break;
-    case MADV_NORMAL:
-    case MADV_RANDOM:
-    case MADV_SEQUENTIAL:
-      action = Action::kReadahead;
-      break;
-    case MADV_WILLNEED:
-    case MADV_COLD:
-    case MADV_PAGEOUT:
-      action = Action::kHint;
-      break;
-    case MADV_HUGEPAGE:
-    case MADV_NOHUGEPAGE:
-    case MADV_MERGEABLE:
-    case MADV_UNMERGEABLE:
-      // Hints about paging: faultline is the pager of this memory, and the kernel would refuse
-      // some of them for its locked regions. Accepted; they do not change what the program reads.
-      action = Action::kAccept;
-      break;
-    default:
-      action = Action::kKernel;
-      break;
-  }
-  // The parts that are not managed get the kernel's answer as they would have. A discard stops
-  // at a page whose read is in flight (Pager::Discard): this thread waits for the read with the
-  // registry lock released, then goes on from that page. Waiting under the lock would deadlock:
-  // the reading thread takes the lock anew to finish its read, and a writer queued meanwhile
-  // lets no new reader in (docs/design.md, "Lock order").
-  int result = 0;
-  for (uintptr_t at = begin; at < end;) {
-    {
-      RegionRegistry::Reader regions(registry_);
-      while (at < end) {
-        Region* region = regions.FirstOverlap(at, end);
-        uintptr_t managed_begin = region != nullptr ? std::max(at, region->base) : end;
-        if (managed_begin > at &&
-            RawMadvise(reinterpret_cast<void*>(at), managed_begin - at, advice) != 0) {
-          result = -errno;
-        }
-        if (region == nullptr) {
-          at = end;
-          break;
-        }
-        uintptr_t managed_end = std::min(end, region->end());
-        const uint64_t first = (managed_begin - region->base) >> kPageShift;
-        const uint64_t count = (managed_end - managed_begin) >> kPageShift;
-        uint64_t done = count;
-        switch (action) {
-          case Action::kDiscard:
-            done = pager_->Discard(regions, *region, first, count);
-            break;
-          case Action::kFree:
-            done = pager_->MarkFreeable(regions, *region, first, count);
-            break;
-          case Action::kReadahead:
-            pager_->SetReadahead(*region, first, count, ToReadahead(advice));
-            break;
-          case Action::kHint:
-          case Action::kAccept:
-            break;
-          case Action::kKernel:
-            if (RawMadvise(reinterpret_cast<void*>(managed_begin), managed_end - managed_begin,
-                           advice) != 0) {
-              result = -errno;
-            }
-            break;
-        }
-        at = managed_begin + (done << kPageShift);
-        if (done < count) break;
-      }
-    }
-    if (at < end) {
-      timespec pause{0, kQuiesceWaitNs};
-      nanosleep(&pause, nullptr);
-    }
-  }
-  // Outside the registry lock: the evictor needs it to apply the hint, and a writer waiting for
-  // the lock would keep the evictor out while this thread waits.
-  if (action == Action::kHint) {
-    // Applied by the evictor, which has an io_uring ring. PAGEOUT waits for it ("evicts now"),
-    // and so does COLD, as the kernel's does: the pages are the next to go once it returns.
-    const bool wait = advice == MADV_PAGEOUT || advice == MADV_COLD;
-    std::atomic<int> done{0};
-    hints_.Submit(Hint{begin, end, advice, wait ? &done : nullptr}, evictor_wake_fd_);
-    while (wait && done.load(std::memory_order_acquire) == 0) {
-      timespec pause{0, kQuiesceWaitNs};
-      nanosleep(&pause, nullptr);
-    }
-  }
-  return result;
-}
-
-int Runtime::Prefetch(void* address, size_t length, bool wait) {
-  const uintptr_t begin = reinterpret_cast<uintptr_t>(address);
-  if (begin % kPageSize != 0 || length == 0 || length % kPageSize != 0) return -EINVAL;
-  // `done` lives on this frame: only a caller that waits lends it to the evictor.
-  std::atomic<int> done{0};
-  hints_.Submit(Hint{begin, begin + length, MADV_WILLNEED, wait ? &done : nullptr},
-                evictor_wake_fd_);
-  if (!wait) return 0;
-  // The reads are started once `done` is set; then wait for the pages to leave LOADING.
-  auto loading = [&] {
-    if (done.load(std::memory_order_acquire) == 0) return true;
-    RegionRegistry::Reader regions(registry_);
-    bool any = false;
-    regions.ForEachOverlap(begin, begin + length,
-                           [&](Region& r) { any |= r.pages.Count(PageState::kLoading) > 0; });
-    return any;
-  };
-  while (loading()) {
-    timespec pause{0, kQuiesceWaitNs};
-    nanosleep(&pause, nullptr);
-  }
-  return 0;
 }
 
 void Runtime::ShareBeforeFork() {

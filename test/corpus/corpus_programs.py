@@ -113,16 +113,19 @@ PROGRAMS = [
     # of memory is soon wanted again: at 32M faultline takes about 40 s, at 26M 156 s, at 20M
     # over 300 s (issue 13); the kernel's memcg OOM-kills it at 12, 24 and 32M.
     Program("xz", [("xz", "xz-utils")], 32, 300, _xz, pressure=1.25),
-    # gcc -O2 of a 1.4 MiB generated file; the memory is cc1's (a child); native peak ~150 MiB.
+    # gcc -O2 of a 1.4 MiB generated file; the memory is cc1's (a child); native peak about
+    # 250 MiB.
     Program("gcc", [("gcc", "gcc")], 48, 300, _gcc, outputs=["big.o"]),
-    # sqlite3: 400 k rows (about 130 MiB of rows and an index) in an in-memory database.
+    # sqlite3: 400 k rows (about 130 MiB of rows and an index) in an in-memory database; native
+    # peak about 290 MiB.
     Program("sqlite3", [("sqlite3", "sqlite3")], 96, 300, _sqlite),
-    # python3: dicts, bytes, tuples and a sort; native peak about 660 MiB.
+    # python3: dicts, bytes, tuples and a sort; native peak about 250 MiB.
     Program("python3", [("/usr/bin/python3", "python3")], 80, 300, _python),
     # GNU sort of 48 MiB with a 512 MiB buffer; native peak about 100 MiB.
     Program("sort", [("sort", "coreutils")], 40, 180, _sort),
-    # perl: a hash of 1.5 M keys to arrays, walked in sorted order; native peak about 660 MiB.
+    # perl: a hash of 1.5 M keys to arrays, walked in sorted order; native peak about 210 MiB.
     Program("perl", [("perl", "perl-base")], 96, 300, _perl),
-    # mawk: word counts of 12 MiB of 64-byte lines, 400 k distinct words of each kind.
+    # mawk: word counts of 12 MiB of 64-byte lines, 400 k distinct words of each kind; native
+    # peak about 100 MiB.
     Program("awk", [("mawk", "mawk")], 48, 300, _awk),
 ]

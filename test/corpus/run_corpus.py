@@ -8,9 +8,8 @@ stdout is the program's alone and can be compared), each run bounded by the prog
   - the faultline run ended (no timeout), with the native run's exit status (0);
   - stdout and the program's output files are byte for byte the native run's;
   - the statistics file exists: exit_status 0, io_errors 0, checksum_errors 0, evictions > 0 (the
-    limit was felt), resident_bytes_peak <= limit + 1 MiB (faultline held its limit); when the
-    report lists per-process statistics ("processes"), each process's io and checksum errors
-    are 0 too;
+    limit was felt), and each process's resident_bytes_peak <= limit + 1 MiB (faultline held its
+    limit, which is per process) and its io and checksum errors are 0;
   - stderr has no line of faultline's warnings or errors, and no abseil RAW: line;
   - the native peak RSS is at least the program's `pressure` times the limit (else the test has
     lost its pressure).

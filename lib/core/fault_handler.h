@@ -3,7 +3,8 @@
 //
 // Waiting: a thread that sleeps in the kernel costs a cross-CPU wake-up (about 25 us here, both
 // ways: KERNEL.md) on every isolated fault. So after its last piece of work the thread keeps
-// polling (non-blocking read of the uffd and of its ring) for `spin_ns`; only then does it sleep
+// polling (non-blocking read of the uffd and of its ring) for `spin_ns`, unless the runtime is
+// under pressure (Pager::UnderPressure: the CPU is the evictor's then); only then does it sleep
 // in io_uring, which wakes it for a fault (a multishot poll on the uffd), an I/O completion or
 // shutdown (a poll on the stop eventfd).
 //

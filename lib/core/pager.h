@@ -206,6 +206,11 @@ class Pager {
   uint64_t limit_pages() const { return config_.limit_pages; }
   uint64_t high_watermark() const { return high_watermark_; }
   uint64_t low_watermark() const { return low_watermark_; }
+  // Whether the charged pages are above the low watermark: eviction has work (or will at the next
+  // fault), so every fault also costs the evictor CPU time.
+  bool UnderPressure() const noexcept {
+    return r_.counters->charged() > static_cast<int64_t>(low_watermark_);
+  }
 
  private:
   struct ReadOp {

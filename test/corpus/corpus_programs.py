@@ -110,8 +110,9 @@ PROGRAMS = [
     Program("node", [("node", "nodejs")], 192, 300, _node),
     # xz -9 of 3 MiB of text: a 64 MiB dictionary's match finder; native peak about 41 MiB. Its
     # hash chains and binary trees are read at random over the whole footprint, so every page out
-    # of memory is soon wanted again: at 32M faultline takes about 40 s, at 26M 156 s, at 20M
-    # over 300 s (issue 13); the kernel's memcg OOM-kills it at 12, 24 and 32M.
+    # of memory is soon wanted again: at 32M faultline took 40 s, at 26M 156 s, at 20M over
+    # 300 s (issue 13; at 32M 12.5 s since handlers stop spinning under pressure); the kernel's
+    # memcg OOM-kills it at 12, 24 and 32M.
     Program("xz", [("xz", "xz-utils")], 32, 300, _xz, pressure=1.25),
     # gcc -O2 of a 1.4 MiB generated file; the memory is cc1's (a child); native peak about
     # 250 MiB.

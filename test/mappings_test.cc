@@ -278,11 +278,13 @@ TEST_CASE("PAGEOUT evicts now, WILLNEED brings pages back before they are touche
   char* base = MapAdopted(*runtime, bytes);
   Fill(base, bytes, 20);
   const size_t out = 4 * kMiB;
-  uint64_t resident = StatsOf(*runtime).resident_pages;
   const int64_t rss_before = faultline::SmapsRssOf(base);  // the kernel's own account
   REQUIRE(runtime->Advise(base, out, MADV_PAGEOUT) == 0);
   fl_stats s = StatsOf(*runtime);
-  CHECK(resident - s.resident_pages >= out / kPage);
+  // Against the region's size, not a count read before the advice: a fault handler may still be
+  // counting the last fault-around window resident after waking the thread that faulted (seen:
+  // 1023 of 1024 pages in 2 of 12 runs).
+  CHECK(s.resident_pages <= (bytes - out) / kPage);
   CHECK(rss_before - faultline::SmapsRssOf(base) >= static_cast<int64_t>(out));
   CHECK(s.swapped_pages >= out / kPage);
   for (size_t offset = 0; offset < out; offset += kPage) {

@@ -142,13 +142,13 @@ class Runtime final : public SigbusTarget {
     uintptr_t base;
     uint64_t grow;
   };
+  // Sleeps 20 us: a wait for other threads (I/O to finish, the evictor to apply a hint) with no
+  // lock held.
+  static void PauseForOtherThreads() noexcept;
   // Runs fn(writer) under the registry's write lock at a moment when no region overlapping
   // [begin, end) has I/O in flight (such regions are marked reshaping meanwhile, so that the
   // evictor stops adding to it).
   // With `also_begin` < `also_end`, the regions overlapping that range too.
-  // Sleeps 20 us: a wait for other threads (I/O to finish, the evictor to apply a hint) with no
-  // lock held.
-  static void PauseForOtherThreads() noexcept;
   template <typename Fn>
   void WithQuiescedRegions(uintptr_t begin, uintptr_t end, Fn fn, uintptr_t also_begin = 0,
                            uintptr_t also_end = 0);

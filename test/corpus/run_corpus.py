@@ -181,9 +181,8 @@ class Corpus:
             if stats.get(field, 0) != 0:
                 why.append("%s %s" % (field, stats.get(field)))
         if stats.get("evictions", 0) <= 0:
-            why.append("evictions %s: nothing was evicted at --limit %dM (stats of the top "
-                       "process only: a tree's children are not in the report yet)"
-                       % (stats.get("evictions"), program.limit))
+            why.append("evictions %s: nothing was evicted at --limit %dM (over the whole "
+                       "process tree)" % (stats.get("evictions"), program.limit))
         # The limit is each process's (README, "A process tree"): the top-level resident peak of a
         # tree is the sum of each process's peak, reached at different times.
         for process in stats.get("processes", [stats]):
